@@ -1,0 +1,358 @@
+//go:build unix
+
+package server
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalnet/shoal/internal/poller"
+	"github.com/shoalnet/shoal/internal/sock"
+)
+
+const (
+	// acceptBatch caps accepts per listener event in level-triggered mode.
+	acceptBatch = 64
+	// acceptBackoff is how long a listener pauses after EMFILE and friends.
+	acceptBackoff = 100 * time.Millisecond
+)
+
+// eventLoop is one event loop: a poller, the connections registered with it
+// and a task queue through which other goroutines reach them. Everything not
+// marked otherwise is owned by the loop goroutine.
+type eventLoop struct {
+	idx  int
+	e    *loopEngine
+	h    Handler
+	wh   WakeHandler // nil if the handler has no OnWake
+	opts *options
+	p    *poller.Poller
+	cnt  counters // atomic; read by Stats
+
+	conns     []*conn // indexed by descriptor
+	listeners []*listener
+	buf       []byte // shared read buffer
+	cur       *conn  // connection inside OnData, whose input is view
+	view      []byte // unconsumed input of cur
+	vec       [][]byte
+	iov       []unix.Iovec
+	dirty     []*conn // connections with output to flush at the end of the batch
+	again     []*conn // edge-triggered connections that hit the read cap
+
+	mu       sync.Mutex // guards the fields below; never held while calling out
+	tasks    []func()
+	spare    []func()
+	signaled []*conn // connections with pending Wake/Close requests
+	incoming []incoming
+	stopping bool
+}
+
+// listener is a listening socket registered with one loop.
+type listener struct {
+	fd     int
+	tcp    bool
+	local  net.Addr // nil for wildcard addresses: ask the kernel per connection
+	spread bool     // hand connections to other loops (single acceptor)
+}
+
+// incoming is a connection accepted by another loop's listener.
+type incoming struct {
+	fd int
+	sa unix.Sockaddr
+	ln *listener
+}
+
+func newEventLoop(e *loopEngine, idx int) (*eventLoop, error) {
+	p, err := poller.Open(e.s.opts.edge, 256)
+	if err != nil {
+		return nil, err
+	}
+	l := &eventLoop{
+		idx:  idx,
+		e:    e,
+		h:    e.s.h,
+		opts: &e.s.opts,
+		p:    p,
+		buf:  make([]byte, e.s.opts.readBufSize),
+	}
+	l.wh, _ = e.s.h.(WakeHandler)
+	return l, nil
+}
+
+// submit queues t to run on the loop goroutine. Safe for concurrent use.
+func (l *eventLoop) submit(t func()) error {
+	l.mu.Lock()
+	switch {
+	case l.stopping:
+		l.mu.Unlock()
+		return ErrClosed
+	case len(l.tasks) >= l.opts.taskQueueSize:
+		l.mu.Unlock()
+		return ErrQueueFull
+	}
+	l.tasks = append(l.tasks, t)
+	l.mu.Unlock()
+	return l.wake()
+}
+
+// signal queues c for its pending Wake/Close requests. Each connection is
+// queued at most once at a time (see conn.signal), so this list is bounded
+// by the number of connections. Safe for concurrent use.
+func (l *eventLoop) signal(c *conn) {
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		return
+	}
+	l.signaled = append(l.signaled, c)
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *eventLoop) wake() error {
+	if err := l.p.Wake(); err != nil {
+		l.opts.logger.Error("loop wake-up failed", "loop", l.idx, "err", err)
+		return err
+	}
+	return nil
+}
+
+// addListener registers a listening socket with the loop. Safe for
+// concurrent use.
+func (l *eventLoop) addListener(ln *listener) error {
+	return l.submit(func() {
+		if err := l.p.Add(ln.fd, poller.InterestRead); err != nil {
+			l.opts.logger.Error("listener registration failed", "loop", l.idx, "err", err)
+			sock.Close(ln.fd)
+			return
+		}
+		l.listeners = append(l.listeners, ln)
+	})
+}
+
+func (l *eventLoop) requestStop() {
+	l.mu.Lock()
+	l.stopping = true
+	l.mu.Unlock()
+	l.wake()
+}
+
+// run is the loop goroutine.
+func (l *eventLoop) run() error {
+	defer l.p.Close()
+	timeout, idle := -1, 0
+	for {
+		n, err := l.p.Wait(timeout)
+		if err != nil {
+			l.shutdown()
+			return err
+		}
+		woke := false
+		for i := range n {
+			fd, ev := l.p.Event(i)
+			if fd == poller.WakeFD {
+				woke = true
+				continue
+			}
+			if fd < len(l.conns) {
+				if c := l.conns[fd]; c != nil {
+					c.handle(ev)
+					continue
+				}
+			}
+			if ln := l.listenerOf(fd); ln != nil {
+				l.accept(ln)
+			}
+		}
+		if woke && l.drain() {
+			l.shutdown()
+			return nil
+		}
+		l.retryReads()
+		l.flushDirty()
+
+		switch {
+		case len(l.again) > 0:
+			timeout = 0
+		case n > 0:
+			idle = 0
+			if l.opts.spinRounds > 0 {
+				timeout = 0
+			}
+		case timeout == 0:
+			if idle++; idle >= l.opts.spinRounds {
+				timeout = -1
+			}
+		}
+	}
+}
+
+func (l *eventLoop) listenerOf(fd int) *listener {
+	for _, ln := range l.listeners {
+		if ln.fd == fd {
+			return ln
+		}
+	}
+	return nil
+}
+
+// drain runs the queued tasks, registers handed-over connections and serves
+// Wake/Close requests. It reports whether the loop must stop.
+func (l *eventLoop) drain() bool {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	sig := l.signaled
+	l.signaled = nil
+	inc := l.incoming
+	l.incoming = nil
+	stop := l.stopping
+	l.mu.Unlock()
+
+	for _, in := range inc {
+		l.register(in.fd, in.sa, in.ln)
+	}
+	for i, t := range tasks {
+		t()
+		tasks[i] = nil
+	}
+	l.spare = tasks[:0]
+	for _, c := range sig {
+		c.serveSignals()
+	}
+	return stop
+}
+
+// retryReads gives edge-triggered connections that hit the read cap
+// another round.
+func (l *eventLoop) retryReads() {
+	if len(l.again) == 0 {
+		return
+	}
+	again := l.again
+	l.again = nil
+	for _, c := range again {
+		if c.state&(stClosed|stClosing) == 0 {
+			c.read()
+		}
+	}
+}
+
+func (l *eventLoop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ { // flushing may close and dirty others
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.state &^= stDirty
+		if c.state&stClosed == 0 {
+			c.flush()
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+func (l *eventLoop) accept(ln *listener) {
+	for i := 0; l.opts.edge || i < acceptBatch; i++ {
+		fd, sa, err := sock.Accept(ln.fd)
+		if err != nil {
+			l.acceptError(ln, err)
+			return
+		}
+		target := l
+		if ln.spread {
+			target = l.e.pick()
+		}
+		if target == l {
+			l.register(fd, sa, ln)
+			continue
+		}
+		target.mu.Lock()
+		if target.stopping {
+			target.mu.Unlock()
+			sock.Close(fd)
+			continue
+		}
+		target.incoming = append(target.incoming, incoming{fd: fd, sa: sa, ln: ln})
+		target.mu.Unlock()
+		target.wake()
+	}
+}
+
+func (l *eventLoop) acceptError(ln *listener, err error) {
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		return
+	case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
+		return // the peer gave up in the backlog; level-triggered polling comes back
+	case sock.IsTemporary(err):
+		// Out of descriptors or buffers: stop polling this listener for a
+		// while instead of spinning on it; existing connections go on.
+		l.opts.logger.Warn("accept failed, backing off", "loop", l.idx, "err", err, "backoff", acceptBackoff)
+		if l.p.Mod(ln.fd, poller.InterestNone) == nil {
+			time.AfterFunc(acceptBackoff, func() {
+				_ = l.submit(func() { l.p.Mod(ln.fd, poller.InterestRead) })
+			})
+		}
+	default:
+		l.opts.logger.Error("accept failed", "loop", l.idx, "err", err)
+	}
+}
+
+// register adopts an accepted descriptor.
+func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
+	if err := l.e.sopts.Apply(fd, ln.tcp); err != nil {
+		l.opts.logger.Warn("socket options failed", "loop", l.idx, "err", err)
+		sock.Close(fd)
+		return
+	}
+	in := poller.InterestRead
+	if l.opts.edge {
+		in = poller.InterestBoth // edge-triggered: armed once, never modified
+	}
+	if err := l.p.Add(fd, in); err != nil {
+		l.opts.logger.Warn("poller registration failed", "loop", l.idx, "err", err)
+		sock.Close(fd)
+		return
+	}
+	c := &conn{fd: fd, loop: l, ln: ln, sa: sa}
+	if ln.local == nil {
+		c.local = sock.LocalAddr(fd)
+	}
+	if fd >= len(l.conns) {
+		n := max(fd+1, len(l.conns)+len(l.conns)/4, 1024)
+		l.conns = append(l.conns, make([]*conn, n-len(l.conns))...)
+	}
+	l.conns[fd] = c
+	l.cnt.accepted.Add(1)
+	l.cnt.conns.Add(1)
+	l.h.OnOpen(c)
+	c.afterCallback()
+}
+
+// shutdown closes every listener and connection. It runs on the loop
+// goroutine as it exits.
+func (l *eventLoop) shutdown() {
+	for _, ln := range l.listeners {
+		sock.Close(ln.fd)
+	}
+	l.listeners = nil
+	for _, c := range l.conns {
+		if c != nil {
+			c.closeNow(ErrServerClosed)
+		}
+	}
+	l.mu.Lock()
+	l.stopping = true
+	inc := l.incoming
+	l.incoming = nil
+	l.mu.Unlock()
+	for _, in := range inc {
+		sock.Close(in.fd)
+	}
+	// Tasks queued before the stop still run, so that every AsyncWrite
+	// completion learns that its connection has closed.
+	l.drain()
+}

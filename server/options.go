@@ -1,0 +1,158 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Balance chooses the loop of a new connection when one acceptor serves all
+// loops (Unix sockets, listeners without SO_REUSEPORT, non-Linux kernels).
+type Balance int
+
+const (
+	// RoundRobin hands connections to the loops in turn.
+	RoundRobin Balance = iota
+	// LeastConnections hands each connection to the loop with the fewest.
+	LeastConnections
+)
+
+// Engine selects the I/O engine.
+type Engine int
+
+const (
+	// EngineAuto uses the event-loop engine where the platform has one
+	// (epoll, kqueue) and the portable engine elsewhere.
+	EngineAuto Engine = iota
+	// EngineLoops is the epoll/kqueue event-loop engine.
+	EngineLoops
+	// EnginePortable runs std net with a goroutine per connection behind the
+	// same Handler API. It works on every platform Go supports.
+	EnginePortable
+)
+
+// Option configures a Server.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+type options struct {
+	loops         int
+	engine        Engine
+	edge          bool
+	reusePort     bool
+	balance       Balance
+	noDelay       bool
+	keepAlive     time.Duration
+	sndBuf        int
+	rcvBuf        int
+	readBufSize   int
+	readPerRound  int
+	maxInput      int
+	taskQueueSize int
+	spinRounds    int
+	logger        *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		loops:         runtime.GOMAXPROCS(0),
+		reusePort:     true,
+		noDelay:       true,
+		keepAlive:     15 * time.Second,
+		readBufSize:   64 << 10,
+		readPerRound:  1 << 20,
+		maxInput:      64 << 20,
+		taskQueueSize: 64 << 10,
+		spinRounds:    1,
+		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.loops < 1:
+		return fmt.Errorf("server: loops must be at least 1, got %d", o.loops)
+	case o.readBufSize < 512:
+		return fmt.Errorf("server: read buffer must be at least 512 bytes, got %d", o.readBufSize)
+	case o.readPerRound < o.readBufSize:
+		return fmt.Errorf("server: read cap per round (%d) must be at least the read buffer (%d)", o.readPerRound, o.readBufSize)
+	case o.maxInput < 1:
+		return fmt.Errorf("server: max buffered input must be positive, got %d", o.maxInput)
+	case o.taskQueueSize < 1:
+		return fmt.Errorf("server: task queue size must be positive, got %d", o.taskQueueSize)
+	case o.spinRounds < 0:
+		return fmt.Errorf("server: spin rounds must not be negative, got %d", o.spinRounds)
+	case o.sndBuf < 0 || o.rcvBuf < 0:
+		return fmt.Errorf("server: socket buffer sizes must not be negative")
+	case o.balance != RoundRobin && o.balance != LeastConnections:
+		return fmt.Errorf("server: unknown balance %d", o.balance)
+	case o.engine < EngineAuto || o.engine > EnginePortable:
+		return fmt.Errorf("server: unknown engine %d", o.engine)
+	case o.logger == nil:
+		return fmt.Errorf("server: nil logger")
+	}
+	return nil
+}
+
+// WithLoops sets the number of event loops. The default is GOMAXPROCS, which
+// the Go runtime derives from the CPU quota of the container and keeps
+// current.
+func WithLoops(n int) Option { return optionFunc(func(o *options) { o.loops = n }) }
+
+// WithEngine selects the I/O engine (default EngineAuto).
+func WithEngine(e Engine) Option { return optionFunc(func(o *options) { o.engine = e }) }
+
+// WithEdgeTriggered registers connections edge-triggered (EPOLLET/EV_CLEAR)
+// instead of level-triggered.
+func WithEdgeTriggered(on bool) Option { return optionFunc(func(o *options) { o.edge = on }) }
+
+// WithReusePort controls whether, on Linux, each loop gets its own
+// SO_REUSEPORT listener so that the kernel balances connections (default
+// on). Off, or where unsupported, one acceptor balances by WithBalance.
+func WithReusePort(on bool) Option { return optionFunc(func(o *options) { o.reusePort = on }) }
+
+// WithBalance sets how the single acceptor picks a loop (default RoundRobin).
+func WithBalance(b Balance) Option { return optionFunc(func(o *options) { o.balance = b }) }
+
+// WithTCPNoDelay sets TCP_NODELAY on accepted connections (default on).
+func WithTCPNoDelay(on bool) Option { return optionFunc(func(o *options) { o.noDelay = on }) }
+
+// WithTCPKeepAlive sets the keep-alive period of accepted connections
+// (default 15s; negative disables keep-alive; 0 keeps the system default).
+func WithTCPKeepAlive(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.keepAlive = d })
+}
+
+// WithSocketBuffers sets SO_SNDBUF and SO_RCVBUF of accepted connections
+// (0 keeps the system default).
+func WithSocketBuffers(snd, rcv int) Option {
+	return optionFunc(func(o *options) { o.sndBuf, o.rcvBuf = snd, rcv })
+}
+
+// WithReadBuffer sets the size of each loop's shared read buffer (default
+// 64 KiB). Connections hold no read buffer of their own while idle.
+func WithReadBuffer(n int) Option { return optionFunc(func(o *options) { o.readBufSize = n }) }
+
+// WithReadPerRound caps how many bytes one connection may read per event
+// round, so a fast sender cannot starve the others on its loop (default 1 MiB).
+func WithReadPerRound(n int) Option { return optionFunc(func(o *options) { o.readPerRound = n }) }
+
+// WithMaxBufferedInput caps the unconsumed input a connection may hold; a
+// connection past it is closed with ErrInputTooLarge (default 64 MiB).
+func WithMaxBufferedInput(n int) Option { return optionFunc(func(o *options) { o.maxInput = n }) }
+
+// WithTaskQueueSize bounds each loop's task queue (AsyncWrite); a full queue
+// makes AsyncWrite return ErrQueueFull (default 65536).
+func WithTaskQueueSize(n int) Option { return optionFunc(func(o *options) { o.taskQueueSize = n }) }
+
+// WithSpinRounds sets how many non-blocking polls a loop makes after a busy
+// round before it blocks in the kernel (default 1).
+func WithSpinRounds(n int) Option { return optionFunc(func(o *options) { o.spinRounds = n }) }
+
+// WithLogger sets the structured logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Server runs a Handler over the connections of one or more listeners.
+// Its methods are safe for concurrent use.
+type Server struct {
+	h    Handler
+	opts options
+
+	mu      sync.Mutex // guards eng and err
+	eng     engine
+	err     error // first fatal engine error, returned by Serve
+	closing atomic.Bool
+	done    chan struct{} // closed when Close has finished
+}
+
+// engine is what the event-loop and the portable engines provide.
+type engine interface {
+	// serve starts accepting on ln; it owns ln from then on.
+	serve(ln net.Listener) error
+	// close stops accepting, closes every connection with ErrServerClosed
+	// and waits for the engine's goroutines to exit.
+	close()
+	// stats fills st.
+	stats(st *Stats)
+}
+
+// New returns a server that runs h. It validates the options and returns an
+// error for a bad configuration; nothing is started until Serve.
+func New(h Handler, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("server: nil handler")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Server{h: h, opts: o, done: make(chan struct{})}, nil
+}
+
+// Serve accepts connections on ln until Close and returns ErrServerClosed,
+// or the error that stopped the engine. The server owns ln from then on.
+// Serve may be called for several listeners; each call blocks.
+//
+// On Linux, a TCP listener made by Listen has SO_REUSEPORT set, and the
+// server opens one more listener on the same address per loop so that the
+// kernel spreads connections over the loops.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.eng == nil {
+		eng, err := newEngine(s)
+		if err != nil {
+			s.mu.Unlock()
+			ln.Close()
+			return err
+		}
+		s.eng = eng
+	}
+	eng := s.eng
+	s.mu.Unlock()
+	if err := eng.serve(ln); err != nil {
+		return err
+	}
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return ErrServerClosed
+}
+
+// ListenAndServe listens on network ("tcp", "tcp4", "tcp6", "unix") and
+// address with Listen and serves it like Serve.
+func (s *Server) ListenAndServe(network, address string) error {
+	ln, err := Listen(network, address)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Close stops accepting, closes every connection (OnClose receives
+// ErrServerClosed) and waits until the loops have exited. Every Serve then
+// returns. Close is idempotent.
+func (s *Server) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		<-s.done
+		return nil
+	}
+	s.mu.Lock()
+	eng := s.eng
+	s.mu.Unlock()
+	if eng != nil {
+		eng.close()
+	}
+	close(s.done)
+	return nil
+}
+
+// fail records a fatal engine error and closes the server in the background.
+func (s *Server) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.opts.logger.Error("engine failed", "err", err)
+	go s.Close()
+}
+
+// Listen opens a listener for Serve. For TCP on Linux it sets SO_REUSEPORT so
+// that Serve can give every loop a listener of its own.
+func Listen(network, address string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: listenControl(network)}
+	return lc.Listen(context.Background(), network, address)
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Conns    int64  // open connections
+	Accepted uint64 // connections accepted since start
+	Closed   uint64 // connections closed since start
+	BytesIn  uint64 // bytes read from connections
+	BytesOut uint64 // bytes written to connections
+	// WriteStalls counts the times a connection's send buffer filled and it
+	// waited for writability (event-loop engine only).
+	WriteStalls uint64
+	Loops       []LoopStats
+}
+
+// LoopStats are the counters of one loop.
+type LoopStats struct {
+	Conns    int64
+	Accepted uint64
+	Closed   uint64
+	BytesIn  uint64
+	BytesOut uint64
+	// WriteStalls counts waits for writability.
+	WriteStalls uint64
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use.
+func (s *Server) Stats() Stats {
+	var st Stats
+	s.mu.Lock()
+	eng := s.eng
+	s.mu.Unlock()
+	if eng != nil {
+		eng.stats(&st)
+	}
+	for _, l := range st.Loops {
+		st.Conns += l.Conns
+		st.Accepted += l.Accepted
+		st.Closed += l.Closed
+		st.BytesIn += l.BytesIn
+		st.BytesOut += l.BytesOut
+		st.WriteStalls += l.WriteStalls
+	}
+	return st
+}
+
+// counters are the atomically updated counters behind LoopStats.
+type counters struct {
+	conns    atomic.Int64
+	accepted atomic.Uint64
+	closed   atomic.Uint64
+	bytesIn  atomic.Uint64
+	bytesOut atomic.Uint64
+	stalls   atomic.Uint64
+}
+
+func (c *counters) snapshot() LoopStats {
+	return LoopStats{
+		Conns:       c.conns.Load(),
+		Accepted:    c.accepted.Load(),
+		Closed:      c.closed.Load(),
+		BytesIn:     c.bytesIn.Load(),
+		BytesOut:    c.bytesOut.Load(),
+		WriteStalls: c.stalls.Load(),
+	}
+}
