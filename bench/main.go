@@ -1,0 +1,332 @@
+// Command bench is a head-to-head echo benchmark of shoal against its
+// peers. The orchestrator starts each engine's echo server in a process of
+// its own (this same binary with -serve), drives it with a closed-loop load
+// generator over loopback, samples the server's CPU time and memory from
+// /proc, and writes a markdown report.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// options are the parsed flags of an orchestrator run.
+type options struct {
+	engines   []string
+	scenario  string
+	conns     []int
+	sizes     []int
+	depths    []int
+	runs      int
+	duration  time.Duration
+	warmup    time.Duration
+	loops     int
+	idleConns int
+	out       string
+}
+
+func main() {
+	var (
+		serveEngine = flag.String("serve", "", "run this engine's echo server in the foreground until SIGTERM/SIGINT (used by the orchestrator)")
+		addr        = flag.String("addr", "127.0.0.1:9000", "listen address for -serve")
+		engines     = flag.String("engines", "shoal,stdnet,gnet", "engines to compare, from "+engineNames())
+		scenario    = flag.String("scenario", "echo", "echo, idle or all")
+		conns       = flag.String("conns", "100,1000", "connection counts (echo)")
+		sizes       = flag.String("sizes", "64,1024", "message sizes in bytes, at least 8 (echo)")
+		depths      = flag.String("pipeline", "1,16", "messages in flight per connection (echo)")
+		runs        = flag.Int("runs", 3, "runs per engine and case; the report shows medians")
+		duration    = flag.Duration("duration", 5*time.Second, "measured time per run (echo)")
+		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each measurement (echo)")
+		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s, 100 conns, 64 B, pipeline 1 and 16, 1000 idle conns (explicit flags win)")
+		loops       = flag.Int("loops", runtime.GOMAXPROCS(0), "event loops of the engines that have them (shoal, gnet)")
+		idleConns   = flag.Int("idle-conns", 10000, "connections of the idle-memory scenario")
+		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md)")
+	)
+	flag.Parse()
+
+	if *serveEngine != "" {
+		if err := serve(*serveEngine, *addr, *loops); err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		defaults := map[string]string{"runs": "1", "duration": "1s", "conns": "100", "sizes": "64", "pipeline": "1,16", "idle-conns": "1000"}
+		for name, v := range defaults {
+			if !set[name] {
+				flag.Set(name, v)
+			}
+		}
+	}
+	o, err := parseOptions(*engines, *scenario, *conns, *sizes, *depths, *runs, *duration, *warmup, *loops, *idleConns, *out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		flag.Usage()
+		os.Exit(2)
+	}
+	os.Exit(orchestrate(o))
+}
+
+func parseOptions(engines, scenario, conns, sizes, depths string, runs int, duration, warmup time.Duration, loops, idleConns int, out string) (options, error) {
+	o := options{scenario: scenario, runs: runs, duration: duration, warmup: warmup, loops: loops, idleConns: idleConns, out: out}
+	for _, e := range strings.Split(engines, ",") {
+		e = strings.TrimSpace(e)
+		if _, ok := servers[e]; !ok {
+			return o, fmt.Errorf("unknown engine %q (have %s)", e, engineNames())
+		}
+		o.engines = append(o.engines, e)
+	}
+	switch scenario {
+	case "echo", "idle", "all":
+	default:
+		return o, fmt.Errorf("unknown scenario %q", scenario)
+	}
+	var err error
+	if o.conns, err = parseInts("conns", conns, 1); err != nil {
+		return o, err
+	}
+	if o.sizes, err = parseInts("sizes", sizes, stampSize); err != nil {
+		return o, err
+	}
+	if o.depths, err = parseInts("pipeline", depths, 1); err != nil {
+		return o, err
+	}
+	switch {
+	case runs < 1:
+		return o, fmt.Errorf("-runs must be at least 1")
+	case duration <= 0 || warmup < 0:
+		return o, fmt.Errorf("-duration must be positive and -warmup not negative")
+	case loops < 1:
+		return o, fmt.Errorf("-loops must be at least 1")
+	case idleConns < 1:
+		return o, fmt.Errorf("-idle-conns must be at least 1")
+	}
+	if o.out == "" {
+		o.out = filepath.Join("results", scenario+".md")
+	}
+	return o, nil
+}
+
+func parseInts(name, s string, least int) ([]int, error) {
+	var xs []int
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || x < least {
+			return nil, fmt.Errorf("-%s: %q is not a number of at least %d", name, f, least)
+		}
+		xs = append(xs, x)
+	}
+	return xs, nil
+}
+
+// current is the server process of the run in progress, stopped if the
+// orchestrator is interrupted.
+var current struct {
+	sync.Mutex
+	p *serverProc
+}
+
+func track(p *serverProc) {
+	current.Lock()
+	current.p = p
+	current.Unlock()
+}
+
+// orchestrate runs every scenario and case, engines alternated run by run,
+// writes the report and returns the exit code (1 if anything failed).
+func orchestrate(o options) int {
+	if err := raiseFileLimit(); err != nil {
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		current.Lock()
+		if current.p != nil {
+			current.p.stop()
+		}
+		fmt.Fprintln(os.Stderr, "bench: interrupted")
+		os.Exit(130)
+	}()
+
+	res := &results{engines: o.engines}
+	failed := false
+	total := 0
+	if o.scenario != "idle" {
+		for _, c := range o.conns {
+			for _, s := range o.sizes {
+				for _, d := range o.depths {
+					res.cases = append(res.cases, echoCase{conns: c, size: s, depth: d})
+				}
+			}
+		}
+		total += len(res.cases) * o.runs * len(o.engines)
+	}
+	if o.scenario != "echo" {
+		total += o.runs * len(o.engines)
+	}
+	step := 0
+
+	res.echo = map[echoCase]map[string][]echoRun{}
+	for _, c := range res.cases {
+		res.echo[c] = map[string][]echoRun{}
+		for range o.runs {
+			for _, e := range o.engines {
+				step++
+				fmt.Fprintf(os.Stderr, "[%d/%d] echo %v %s ... ", step, total, c, e)
+				r, err := echoOnce(o, e, c)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "ERROR:", err)
+					r.errors++
+					failed = true
+				} else {
+					fmt.Fprintf(os.Stderr, "%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors\n", r.msgsSec, r.p99us, r.cpuSec, r.errors)
+					failed = failed || r.errors > 0
+				}
+				res.echo[c][e] = append(res.echo[c][e], r)
+			}
+		}
+	}
+
+	if o.scenario != "echo" {
+		res.idleN = o.idleConns
+		res.idle = map[string][]idleRun{}
+		if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
+			fmt.Fprintf(os.Stderr, "warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n\n", lim, o.idleConns)
+		}
+		for range o.runs {
+			for _, e := range o.engines {
+				step++
+				fmt.Fprintf(os.Stderr, "[%d/%d] idle n=%d %s ... ", step, total, o.idleConns, e)
+				r, err := idleOnce(o, e)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "ERROR:", err)
+					r.errors++
+					failed = true
+				} else {
+					fmt.Fprintf(os.Stderr, "%.2f KiB/conn over %.0f conns, %d errors\n", r.kibConn, r.conns, r.errors)
+					failed = failed || r.errors > 0
+				}
+				res.idle[e] = append(res.idle[e], r)
+			}
+		}
+	}
+
+	report := writeReport(o, res)
+	fmt.Print(report)
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "report written to", o.out)
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// echoOnce runs one echo case against a fresh server process of engine.
+func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
+	p, err := startServer(engine, o.loops)
+	if err != nil {
+		return echoRun{}, err
+	}
+	track(p)
+	defer func() {
+		track(nil)
+		p.stop()
+	}()
+
+	var cpu0, cpu1 time.Duration
+	var rss int64
+	var sampleErr error
+	sample := func(start bool) {
+		var err error
+		if start {
+			cpu0, err = processCPU(p.pid())
+		} else {
+			cpu1, err = processCPU(p.pid())
+			if err == nil {
+				rss, err = processRSS(p.pid())
+			}
+		}
+		if err != nil && sampleErr == nil {
+			sampleErr = err
+		}
+	}
+	lr, err := runLoad(loadConfig{
+		addr: p.addr, conns: c.conns, size: c.size, depth: c.depth,
+		warmup: o.warmup, duration: o.duration,
+	}, sample)
+	if err != nil {
+		return echoRun{}, err
+	}
+	if sampleErr != nil {
+		return echoRun{}, sampleErr
+	}
+	if err := p.alive(); err != nil {
+		return echoRun{}, err
+	}
+	if lr.firstErr != nil {
+		fmt.Fprintf(os.Stderr, "(first error: %v) ", lr.firstErr)
+	}
+	r := echoRun{
+		ok:      true,
+		msgsSec: float64(lr.msgs) / lr.window.Seconds(),
+		p50us:   float64(lr.hist.ValueAtQuantile(50)) / 1e3,
+		p99us:   float64(lr.hist.ValueAtQuantile(99)) / 1e3,
+		cpuSec:  (cpu1 - cpu0).Seconds(),
+		rssMiB:  float64(rss) / (1 << 20),
+		errors:  lr.errors + lr.mismatch,
+	}
+	if r.cpuSec > 0 {
+		r.perCPU = float64(lr.msgs) / r.cpuSec
+	}
+	return r, nil
+}
+
+// idleOnce runs the idle-memory scenario against a fresh server process.
+func idleOnce(o options, engine string) (idleRun, error) {
+	p, err := startServer(engine, o.loops)
+	if err != nil {
+		return idleRun{}, err
+	}
+	track(p)
+	defer func() {
+		track(nil)
+		p.stop()
+	}()
+	ir, err := runIdle(p, o.idleConns)
+	if err != nil {
+		return idleRun{}, err
+	}
+	if ir.firstErr != nil {
+		fmt.Fprintf(os.Stderr, "(first error: %v) ", ir.firstErr)
+	}
+	return idleRun{
+		ok:        ir.conns > 0,
+		kibConn:   ir.perConnKiB(),
+		beforeMiB: float64(ir.rssBefore) / (1 << 20),
+		afterMiB:  float64(ir.rssAfter) / (1 << 20),
+		conns:     float64(ir.conns),
+		errors:    int64(ir.errors),
+	}, nil
+}

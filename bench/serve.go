@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// serve runs one engine's echo server in the foreground until SIGTERM or
+// SIGINT. It is what the orchestrator starts, once per run, with -serve.
+func serve(engine, addr string, loops int) error {
+	newServer, ok := servers[engine]
+	if !ok {
+		return fmt.Errorf("unknown engine %q (have %s)", engine, engineNames())
+	}
+	if err := raiseFileLimit(); err != nil {
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	srv := newServer()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(addr, loops) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			err = fmt.Errorf("%s: server stopped by itself", engine)
+		}
+		return err
+	case <-sigs:
+	}
+	go srv.Stop()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		// The process exits anyway; the kernel closes what is left.
+	}
+	return nil
+}
+
+// raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit, so that
+// the client and the server processes can each hold many connections.
+func raiseFileLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("setrlimit: %w", err)
+		}
+	}
+	return nil
+}
+
+// fileLimit returns the soft RLIMIT_NOFILE (0 if it cannot be read).
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Cur
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/shoalnet/shoal/server"
+)
+
+// echoServer is one engine's echo server: every byte read is written back,
+// unchanged and in order. Each engine runs in a process of its own.
+type echoServer interface {
+	// Serve listens on addr and echoes until Stop; it blocks.
+	Serve(addr string, loops int) error
+	// Stop makes Serve return. It may be called from another goroutine.
+	Stop()
+}
+
+// servers maps an engine name (the -engines and -serve flag values) to a
+// constructor of its echo server.
+var servers = map[string]func() echoServer{
+	"shoal":  func() echoServer { return &shoalEcho{} },
+	"stdnet": func() echoServer { return &stdnetEcho{} },
+	"gnet":   func() echoServer { return &gnetEcho{} },
+}
+
+func engineNames() string {
+	names := make([]string, 0, len(servers))
+	for n := range servers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// shoal: the engine of this repository.
+
+type shoalEcho struct {
+	mu sync.Mutex
+	s  *server.Server
+}
+
+type shoalHandler struct{}
+
+func (shoalHandler) OnOpen(server.Conn) {}
+
+func (shoalHandler) OnData(c server.Conn) {
+	b, _ := c.Next(0)
+	c.Write(b)
+}
+
+func (shoalHandler) OnClose(server.Conn, error) {}
+
+func (e *shoalEcho) Serve(addr string, loops int) error {
+	s, err := server.New(shoalHandler{}, server.WithLoops(loops))
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.s = s
+	e.mu.Unlock()
+	err = s.ListenAndServe("tcp", addr)
+	if errors.Is(err, server.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (e *shoalEcho) Stop() {
+	e.mu.Lock()
+	s := e.s
+	e.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+// stdnet: the standard library, one goroutine per connection, a plain
+// read/write loop with a 16 KiB buffer.
+
+type stdnetEcho struct {
+	mu sync.Mutex
+	ln net.Listener
+}
+
+func (e *stdnetEcho) Serve(addr string, _ int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.ln = ln
+	e.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// EMFILE and the like: back off and keep serving.
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		go stdnetConn(c)
+	}
+}
+
+func stdnetConn(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (e *stdnetEcho) Stop() {
+	e.mu.Lock()
+	ln := e.ln
+	e.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// gnet: gnet v2, one event loop per core (multicore), SO_REUSEPORT.
+
+type gnetEcho struct {
+	gnet.BuiltinEventEngine
+	mu     sync.Mutex
+	eng    gnet.Engine
+	booted bool
+}
+
+func (e *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
+	e.mu.Lock()
+	e.eng, e.booted = eng, true
+	e.mu.Unlock()
+	return gnet.None
+}
+
+func (e *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return gnet.None
+}
+
+func (e *gnetEcho) Serve(addr string, loops int) error {
+	return gnet.Run(e, "tcp://"+addr,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(loops),
+		gnet.WithReusePort(true),
+		gnet.WithLogger(gnetLogger{}),
+	)
+}
+
+func (e *gnetEcho) Stop() {
+	e.mu.Lock()
+	eng, booted := e.eng, e.booted
+	e.mu.Unlock()
+	if !booted {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := eng.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gnet stop:", err)
+	}
+}
+
+// gnetLogger prints gnet's warnings and errors to stderr and drops the
+// rest (its default logger announces every start at INFO level).
+type gnetLogger struct{}
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (gnetLogger) Warnf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: warning: "+format+"\n", args...)
+}
+func (gnetLogger) Errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: error: "+format+"\n", args...)
+}
+func (gnetLogger) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: fatal: "+format+"\n", args...)
+	os.Exit(1)
+}

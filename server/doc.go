@@ -1,0 +1,34 @@
+// Package server is Shoal's engine API: a Server runs a Handler over many
+// long-lived connections with one event loop per core (epoll on Linux,
+// kqueue on macOS and the BSDs) instead of a goroutine per connection.
+//
+// The data path: each loop waits for readiness, reads a ready connection into
+// the loop's shared buffer and calls OnData with a view of the bytes. Bytes
+// the handler leaves unconsumed (an unfinished message) move into a pooled
+// per-connection buffer; an idle connection holds no buffer at all. Writes
+// are queued on the connection and flushed with one writev per connection at
+// the end of the loop's event batch; when the kernel pushes back (EAGAIN or a
+// partial write) the rest stays queued and the loop waits for writability.
+// Other goroutines reach a connection through its loop's task queue
+// (AsyncWrite, Wake, Close) and never block on it.
+//
+// On platforms without epoll or kqueue, and with WithEngine(EnginePortable),
+// the same API runs on std net with goroutines per connection.
+//
+// A minimal echo server:
+//
+//	type echo struct{}
+//
+//	func (echo) OnOpen(server.Conn)            {}
+//	func (echo) OnClose(server.Conn, error)    {}
+//	func (echo) OnData(c server.Conn) {
+//		b, _ := c.Next(0) // everything that has arrived
+//		c.Write(b)        // queued, flushed at the end of the batch
+//	}
+//
+//	s, err := server.New(echo{})
+//	if err != nil { ... }
+//	go s.ListenAndServe("tcp", "127.0.0.1:9000")
+//	...
+//	s.Close()
+package server
