@@ -234,7 +234,7 @@ func engineVersions() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			switch d.Path {
-			case "github.com/panjf2000/gnet/v2", "github.com/HdrHistogram/hdrhistogram-go":
+			case "github.com/panjf2000/gnet/v2", "github.com/cloudwego/netpoll", "github.com/HdrHistogram/hdrhistogram-go":
 				parts = append(parts, d.Path+" "+d.Version)
 			}
 		}

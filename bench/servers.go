@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudwego/netpoll"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/shoalnet/shoal/server"
@@ -31,6 +32,8 @@ var servers = map[string]func() echoServer{
 	"shoal":  func() echoServer { return &shoalEcho{} },
 	"stdnet": func() echoServer { return &stdnetEcho{} },
 	"gnet":   func() echoServer { return &gnetEcho{} },
+	// netpoll is optional: not in the default -engines list.
+	"netpoll": func() echoServer { return &netpollEcho{} },
 }
 
 func engineNames() string {
@@ -182,6 +185,62 @@ func (e *gnetEcho) Stop() {
 	if err := eng.Stop(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "gnet stop:", err)
 	}
+}
+
+// netpoll: cloudwego/netpoll; -loops sets its poller count (its own
+// default is GOMAXPROCS/20+1). Its handlers run on a goroutine pool.
+
+type netpollEcho struct {
+	mu sync.Mutex
+	el netpoll.EventLoop
+}
+
+func netpollOnRequest(_ context.Context, c netpoll.Connection) error {
+	r, w := c.Reader(), c.Writer()
+	b, err := r.Next(r.Len())
+	if err != nil {
+		return err
+	}
+	out, err := w.Malloc(len(b))
+	if err != nil {
+		return err
+	}
+	copy(out, b)
+	if err := r.Release(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (e *netpollEcho) Serve(addr string, loops int) error {
+	if err := netpoll.SetNumLoops(loops); err != nil {
+		return err
+	}
+	ln, err := netpoll.CreateListener("tcp", addr)
+	if err != nil {
+		return err
+	}
+	el, err := netpoll.NewEventLoop(netpollOnRequest)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	e.mu.Lock()
+	e.el = el
+	e.mu.Unlock()
+	return el.Serve(ln)
+}
+
+func (e *netpollEcho) Stop() {
+	e.mu.Lock()
+	el := e.el
+	e.mu.Unlock()
+	if el == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	el.Shutdown(ctx)
 }
 
 // gnetLogger prints gnet's warnings and errors to stderr and drops the

@@ -110,7 +110,8 @@ func (q *outbound) release(c Conn, err error) {
 		bufpool.Put(b)
 	}
 	ws := q.waiters
-	*q = outbound{}
+	clear(q.chunks)
+	*q = outbound{chunks: q.chunks[:0]} // keep the backing array for the next user
 	outPool.Put(q)
 	for _, w := range ws {
 		w.fn(c, err)
