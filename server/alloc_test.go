@@ -31,4 +31,3 @@ func TestEchoPathAllocs(t *testing.T) {
 		t.Fatalf("%.3f allocations per echo round trip, want 0", n)
 	}
 }
-
