@@ -182,7 +182,7 @@ func machineHeader(b *strings.Builder, o options) {
 	fmt.Fprintf(b, "- CPU: %s, %d logical CPUs, GOMAXPROCS %d\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(b, "- kernel: %s\n", kernel())
 	fmt.Fprintf(b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(b, "- engines: %s\n", engineVersions())
+	fmt.Fprintf(b, "- engines: %s\n", engineVersions(o.engines))
 	fmt.Fprintf(b, "- settings: %d run(s) per engine and case, engines alternated run by run, each run in a fresh server process; ", o.runs)
 	if o.scenario != "idle" {
 		fmt.Fprintf(b, "echo: warm-up %v, measured %v; ", o.warmup, o.duration)
@@ -227,19 +227,37 @@ func cString[T int8 | uint8](a []T) string {
 	return sb.String()
 }
 
-// engineVersions lists the modules behind the engines: the peers' pinned
-// versions from the build information, and the commit of the local shoal.
-func engineVersions() string {
-	parts := []string{"shoal " + shoalRevision(), "stdnet " + runtime.Version()}
+// engineModules maps the peer engines to their modules, whose pinned
+// versions the report takes from the build information.
+var engineModules = map[string]string{
+	"gnet":    "github.com/panjf2000/gnet/v2",
+	"netpoll": "github.com/cloudwego/netpoll",
+}
+
+// engineVersions names the version of every engine compared: the peers'
+// pinned modules, the Go release behind stdnet, the commit of the local
+// shoal, and the histogram library of the load generator.
+func engineVersions(engines []string) string {
+	deps := map[string]string{}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
-			switch d.Path {
-			case "github.com/panjf2000/gnet/v2", "github.com/cloudwego/netpoll", "github.com/HdrHistogram/hdrhistogram-go":
-				parts = append(parts, d.Path+" "+d.Version)
-			}
+			deps[d.Path] = d.Version
 		}
 	}
-	return strings.Join(parts, ", ")
+	var parts []string
+	for _, e := range engines {
+		switch e {
+		case "shoal":
+			parts = append(parts, "shoal "+shoalRevision())
+		case "stdnet":
+			parts = append(parts, "stdnet "+runtime.Version())
+		default:
+			m := engineModules[e]
+			parts = append(parts, fmt.Sprintf("%s %s %s", e, m, deps[m]))
+		}
+	}
+	const hdr = "github.com/HdrHistogram/hdrhistogram-go"
+	return strings.Join(parts, ", ") + "; latency histograms: " + hdr + " " + deps[hdr]
 }
 
 // shoalRevision is the commit of the working tree the bench module replaces

@@ -104,7 +104,7 @@ func (c *conn) AsyncWrite(p []byte, done func(Conn, error)) error {
 		}
 		c.queue(p)
 		if done != nil {
-			c.out.wait(done)
+			c.out.wait(c.loop.e.s.guardDone(done, c.loop.idx, &c.loop.cnt))
 		}
 	})
 }
@@ -130,7 +130,10 @@ func (c *conn) serveSignals() {
 		return
 	}
 	if sig&sigWake != 0 && c.loop.wh != nil && c.state&stClosing == 0 {
-		c.loop.wh.OnWake(c)
+		if err := c.loop.call(cbWake, c, nil); err != nil {
+			c.closeNow(err)
+			return
+		}
 	}
 	if sig&sigClose != 0 || c.signal.Load()&sigClose != 0 {
 		c.beginClose()
@@ -205,9 +208,13 @@ func (c *conn) deliver(data []byte) {
 		return
 	}
 	l.cur, l.view = c, view
-	l.h.OnData(c)
+	perr := l.call(cbData, c, nil)
 	rest := l.view
 	l.cur, l.view = nil, nil
+	if perr != nil {
+		c.closeNow(perr)
+		return
+	}
 	if err := c.keep(rest, l.opts.maxInput); err != nil {
 		c.closeNow(err)
 		return
@@ -300,7 +307,7 @@ func (c *conn) closeNow(err error) {
 	}
 	l := c.loop
 	l.conns[c.fd] = nil
-	l.h.OnClose(c, err)
+	l.call(cbClose, c, err)
 	c.reset()
 	if c.out != nil {
 		out := c.out

@@ -100,8 +100,11 @@ func (e *portable) start(nc net.Conn) {
 	c.cnt.conns.Add(1)
 
 	c.mu.Lock()
-	e.s.h.OnOpen(c)
-	c.afterCallback()
+	if err := c.call(cbOpen, nil); err != nil {
+		c.finish(err)
+	} else {
+		c.afterCallback()
+	}
 	c.mu.Unlock()
 	go c.readLoop()
 	go c.writeLoop()
@@ -229,7 +232,7 @@ func (c *stdConn) AsyncWrite(p []byte, done func(Conn, error)) error {
 		}
 		c.queue(p)
 		if done != nil {
-			c.out.wait(done)
+			c.out.wait(c.e.s.guardDone(done, c.idx, c.cnt))
 		}
 	})
 	c.tmu.Unlock()
@@ -247,6 +250,11 @@ func (c *stdConn) Close() error {
 	c.signal.Or(sigClose)
 	c.poke()
 	return nil
+}
+
+// call runs a handler callback with panic isolation. mu is held.
+func (c *stdConn) call(cb callback, closeErr error) error {
+	return c.e.s.invoke(cb, c, closeErr, c.idx, c.cnt)
 }
 
 // afterCallback applies a Close called from inside a callback. mu is held.
@@ -275,7 +283,7 @@ func (c *stdConn) finish(err error) {
 	if c.eof && (err == nil || c.closing) {
 		err = io.EOF
 	}
-	c.e.s.h.OnClose(c, err)
+	c.call(cbClose, err)
 	c.reset()
 	if c.out != nil && !c.writing {
 		out := c.out
@@ -312,9 +320,14 @@ func (c *stdConn) readLoop() {
 				return
 			}
 			c.view, c.inData = view, true
-			c.e.s.h.OnData(c)
+			perr := c.call(cbData, nil)
 			rest := c.view
 			c.view, c.inData = nil, false
+			if perr != nil {
+				c.finish(perr)
+				c.mu.Unlock()
+				return
+			}
 			if kerr := c.keep(rest, max); kerr != nil {
 				c.finish(kerr)
 				c.mu.Unlock()
@@ -411,8 +424,9 @@ func (c *stdConn) runTasks() {
 		return
 	}
 	if sig&sigWake != 0 && !c.closing {
-		if wh, ok := c.e.s.h.(WakeHandler); ok {
-			wh.OnWake(c)
+		if err := c.call(cbWake, nil); err != nil {
+			c.finish(err)
+			return
 		}
 	}
 	if sig&sigClose != 0 {

@@ -328,8 +328,16 @@ func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
 	l.conns[fd] = c
 	l.cnt.accepted.Add(1)
 	l.cnt.conns.Add(1)
-	l.h.OnOpen(c)
+	if err := l.call(cbOpen, c, nil); err != nil {
+		c.closeNow(err)
+		return
+	}
 	c.afterCallback()
+}
+
+// call runs a handler callback with panic isolation.
+func (l *eventLoop) call(cb callback, c *conn, closeErr error) error {
+	return l.e.s.invoke(cb, c, closeErr, l.idx, &l.cnt)
 }
 
 // shutdown closes every listener and connection. It runs on the loop

@@ -141,7 +141,9 @@ type Stats struct {
 	// WriteStalls counts the times a connection's send buffer filled and it
 	// waited for writability (event-loop engine only).
 	WriteStalls uint64
-	Loops       []LoopStats
+	// Panics counts callbacks that panicked; each closed its connection.
+	Panics uint64
+	Loops  []LoopStats
 }
 
 // LoopStats are the counters of one loop.
@@ -153,6 +155,7 @@ type LoopStats struct {
 	BytesOut uint64
 	// WriteStalls counts waits for writability.
 	WriteStalls uint64
+	Panics      uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -171,6 +174,7 @@ func (s *Server) Stats() Stats {
 		st.BytesIn += l.BytesIn
 		st.BytesOut += l.BytesOut
 		st.WriteStalls += l.WriteStalls
+		st.Panics += l.Panics
 	}
 	return st
 }
@@ -183,6 +187,7 @@ type counters struct {
 	bytesIn  atomic.Uint64
 	bytesOut atomic.Uint64
 	stalls   atomic.Uint64
+	panics   atomic.Uint64
 }
 
 func (c *counters) snapshot() LoopStats {
@@ -193,5 +198,6 @@ func (c *counters) snapshot() LoopStats {
 		BytesIn:     c.bytesIn.Load(),
 		BytesOut:    c.bytesOut.Load(),
 		WriteStalls: c.stalls.Load(),
+		Panics:      c.panics.Load(),
 	}
 }
