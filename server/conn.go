@@ -315,6 +315,7 @@ func (c *conn) closeNow(err error) {
 		out.release(c, ErrClosed)
 	}
 	sock.Close(c.fd)
+	l.e.s.lim.release(sock.IP(c.sa))
 	l.cnt.closed.Add(1)
 	l.cnt.conns.Add(-1)
 }

@@ -58,7 +58,7 @@ func (e *portable) acceptLoop(ln net.Listener) {
 			if closed || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			e.s.opts.logger.Warn("accept failed, backing off", "err", err, "backoff", acceptBackoffPortable)
+			e.s.acceptFailed(err, 0, &e.loops[0], acceptBackoffPortable)
 			time.Sleep(acceptBackoffPortable)
 			continue
 		}
@@ -70,6 +70,11 @@ const acceptBackoffPortable = 100 * time.Millisecond
 
 func (e *portable) start(nc net.Conn) {
 	o := &e.s.opts
+	if !e.s.lim.admit(addrIP(nc.RemoteAddr())) {
+		e.loops[0].refused.Add(1)
+		nc.Close()
+		return
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(o.noDelay)
 		if o.keepAlive != 0 {
@@ -90,6 +95,7 @@ func (e *portable) start(nc net.Conn) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		e.s.lim.release(addrIP(nc.RemoteAddr()))
 		nc.Close()
 		return
 	}
@@ -291,6 +297,7 @@ func (c *stdConn) finish(err error) {
 		out.release(c, ErrClosed)
 	}
 	c.nc.Close()
+	c.e.s.lim.release(addrIP(c.nc.RemoteAddr()))
 	close(c.quit)
 	c.e.mu.Lock()
 	delete(c.e.conns, c)

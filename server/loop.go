@@ -290,21 +290,27 @@ func (l *eventLoop) acceptError(ln *listener, err error) {
 	case sock.IsTemporary(err):
 		// Out of descriptors or buffers: stop polling this listener for a
 		// while instead of spinning on it; existing connections go on.
-		l.opts.logger.Warn("accept failed, backing off", "loop", l.idx, "err", err, "backoff", acceptBackoff)
+		l.e.s.acceptFailed(err, l.idx, &l.cnt, acceptBackoff)
 		if l.p.Mod(ln.fd, poller.InterestNone) == nil {
 			time.AfterFunc(acceptBackoff, func() {
 				_ = l.submit(func() { l.p.Mod(ln.fd, poller.InterestRead) })
 			})
 		}
 	default:
-		l.opts.logger.Error("accept failed", "loop", l.idx, "err", err)
+		l.e.s.acceptFailed(err, l.idx, &l.cnt, 0)
 	}
 }
 
 // register adopts an accepted descriptor.
 func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
+	if !l.e.s.lim.admit(sock.IP(sa)) {
+		l.cnt.refused.Add(1)
+		sock.Close(fd)
+		return
+	}
 	if err := l.e.sopts.Apply(fd, ln.tcp); err != nil {
 		l.opts.logger.Warn("socket options failed", "loop", l.idx, "err", err)
+		l.e.s.lim.release(sock.IP(sa))
 		sock.Close(fd)
 		return
 	}
@@ -314,6 +320,7 @@ func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
 	}
 	if err := l.p.Add(fd, in); err != nil {
 		l.opts.logger.Warn("poller registration failed", "loop", l.idx, "err", err)
+		l.e.s.lim.release(sock.IP(sa))
 		sock.Close(fd)
 		return
 	}

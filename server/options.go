@@ -55,6 +55,8 @@ type options struct {
 	maxInput      int
 	taskQueueSize int
 	spinRounds    int
+	maxConns      int
+	maxConnsPerIP int
 	logger        *slog.Logger
 }
 
@@ -93,6 +95,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("server: unknown balance %d", o.balance)
 	case o.engine < EngineAuto || o.engine > EnginePortable:
 		return fmt.Errorf("server: unknown engine %d", o.engine)
+	case o.maxConns < 0 || o.maxConnsPerIP < 0:
+		return fmt.Errorf("server: connection limits must not be negative")
 	case o.logger == nil:
 		return fmt.Errorf("server: nil logger")
 	}
@@ -156,3 +160,12 @@ func WithSpinRounds(n int) Option { return optionFunc(func(o *options) { o.spinR
 
 // WithLogger sets the structured logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(o *options) { o.logger = l }) }
+
+// WithMaxConns caps the open connections of the server (0, the default:
+// unlimited). Connections past the cap are closed right after accept,
+// before OnOpen, and counted in Stats.Refused.
+func WithMaxConns(n int) Option { return optionFunc(func(o *options) { o.maxConns = n }) }
+
+// WithMaxConnsPerIP caps the open connections from one source IP (0, the
+// default: unlimited), refusing the extra ones like WithMaxConns.
+func WithMaxConnsPerIP(n int) Option { return optionFunc(func(o *options) { o.maxConnsPerIP = n }) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Server runs a Handler over the connections of one or more listeners.
@@ -19,6 +20,9 @@ type Server struct {
 	err     error // first fatal engine error, returned by Serve
 	closing atomic.Bool
 	done    chan struct{} // closed when Close has finished
+
+	lim       *limiter
+	acceptLog logLimiter
 }
 
 // engine is what the event-loop and the portable engines provide.
@@ -45,7 +49,13 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{h: h, opts: o, done: make(chan struct{})}, nil
+	return &Server{
+		h:         h,
+		opts:      o,
+		done:      make(chan struct{}),
+		lim:       newLimiter(o.maxConns, o.maxConnsPerIP),
+		acceptLog: logLimiter{interval: time.Second},
+	}, nil
 }
 
 // Serve accepts connections on ln until Close and returns ErrServerClosed,
@@ -124,6 +134,15 @@ func (s *Server) fail(err error) {
 	go s.Close()
 }
 
+// acceptFailed counts an accept error and logs it at most once a second.
+func (s *Server) acceptFailed(err error, loop int, cnt *counters, backoff time.Duration) {
+	cnt.acceptEr.Add(1)
+	if ok, dropped := s.acceptLog.allow(); ok {
+		s.opts.logger.Warn("accept failed; existing connections are still served",
+			"loop", loop, "err", err, "backoff", backoff, "suppressed", dropped)
+	}
+}
+
 // Listen opens a listener for Serve. For TCP on Linux it sets SO_REUSEPORT so
 // that Serve can give every loop a listener of its own.
 func Listen(network, address string) (net.Listener, error) {
@@ -143,7 +162,12 @@ type Stats struct {
 	WriteStalls uint64
 	// Panics counts callbacks that panicked; each closed its connection.
 	Panics uint64
-	Loops  []LoopStats
+	// Refused counts connections closed at accept by WithMaxConns or
+	// WithMaxConnsPerIP.
+	Refused uint64
+	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
+	AcceptErrors uint64
+	Loops        []LoopStats
 }
 
 // LoopStats are the counters of one loop.
@@ -154,8 +178,10 @@ type LoopStats struct {
 	BytesIn  uint64
 	BytesOut uint64
 	// WriteStalls counts waits for writability.
-	WriteStalls uint64
-	Panics      uint64
+	WriteStalls  uint64
+	Panics       uint64
+	Refused      uint64
+	AcceptErrors uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -175,6 +201,8 @@ func (s *Server) Stats() Stats {
 		st.BytesOut += l.BytesOut
 		st.WriteStalls += l.WriteStalls
 		st.Panics += l.Panics
+		st.Refused += l.Refused
+		st.AcceptErrors += l.AcceptErrors
 	}
 	return st
 }
@@ -188,16 +216,20 @@ type counters struct {
 	bytesOut atomic.Uint64
 	stalls   atomic.Uint64
 	panics   atomic.Uint64
+	refused  atomic.Uint64
+	acceptEr atomic.Uint64
 }
 
 func (c *counters) snapshot() LoopStats {
 	return LoopStats{
-		Conns:       c.conns.Load(),
-		Accepted:    c.accepted.Load(),
-		Closed:      c.closed.Load(),
-		BytesIn:     c.bytesIn.Load(),
-		BytesOut:    c.bytesOut.Load(),
-		WriteStalls: c.stalls.Load(),
-		Panics:      c.panics.Load(),
+		Conns:        c.conns.Load(),
+		Accepted:     c.accepted.Load(),
+		Closed:       c.closed.Load(),
+		BytesIn:      c.bytesIn.Load(),
+		BytesOut:     c.bytesOut.Load(),
+		WriteStalls:  c.stalls.Load(),
+		Panics:       c.panics.Load(),
+		Refused:      c.refused.Load(),
+		AcceptErrors: c.acceptEr.Load(),
 	}
 }

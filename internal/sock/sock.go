@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -213,3 +214,15 @@ func Close(fd int) error { return unix.Close(fd) }
 
 // Shutdown half-closes fd: how is unix.SHUT_WR, SHUT_RD or SHUT_RDWR.
 func Shutdown(fd, how int) error { return unix.Shutdown(fd, how) }
+
+// IP returns the IP of an Internet socket address (IPv4-mapped addresses
+// unmapped), or the zero Addr for other kinds. It does not allocate.
+func IP(sa unix.Sockaddr) netip.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
