@@ -253,11 +253,11 @@ func engineVersions(engines []string) string {
 			parts = append(parts, "stdnet "+runtime.Version())
 		default:
 			m := engineModules[e]
-			parts = append(parts, fmt.Sprintf("%s %s %s", e, m, deps[m]))
+			parts = append(parts, e+" "+deps[m])
 		}
 	}
 	const hdr = "github.com/HdrHistogram/hdrhistogram-go"
-	return strings.Join(parts, ", ") + "; latency histograms: " + hdr + " " + deps[hdr]
+	return strings.Join(parts, ", ") + "; latency histograms: hdrhistogram-go " + deps[hdr]
 }
 
 // shoalRevision is the commit of the working tree the bench module replaces

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	if code, ok := runChild(); ok {
+		os.Exit(code)
+	}
 	goleak.VerifyTestMain(m)
 }
