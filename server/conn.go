@@ -188,8 +188,10 @@ func (c *conn) read() {
 		if c.state&(stClosed|stClosing) != 0 {
 			return
 		}
-		if n < len(l.buf) && !l.opts.edge {
-			return // drained for now; level-triggered polling reports more
+		if n < len(l.buf) {
+			// A short read emptied the socket. More data raises readiness
+			// again, in either trigger mode, so no read need end in EAGAIN.
+			return
 		}
 		if total >= l.opts.readPerRound {
 			if l.opts.edge {

@@ -3,8 +3,11 @@
 package poller
 
 import (
+	"errors"
 	"os"
 	"sync/atomic"
+	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -12,12 +15,18 @@ import (
 
 // Poller is an epoll instance plus an eventfd used for wake-ups.
 type Poller struct {
-	epfd    int
-	wakefd  int
-	edge    bool
-	waking  atomic.Uint32 // 1 while a wake-up is pending; de-duplicates Wake
-	events  []unix.EpollEvent
-	wakeBuf [8]byte
+	epfd     int
+	wakefd   int
+	edge     bool
+	waking   atomic.Uint32 // 1 while a wake-up is pending; de-duplicates Wake
+	events   []unix.EpollEvent
+	wakeBuf  [8]byte
+	file     *os.File        // epfd, registered with the Go runtime's netpoller
+	rc       syscall.RawConn // parks the loop goroutine until epfd is readable
+	park     func(uintptr) bool
+	n        int        // result of the last parked wait
+	errno    unix.Errno // error of the last parked wait
+	deadline bool       // a read deadline is set on file
 }
 
 // Open creates a poller. With edge set, descriptors are registered
@@ -42,7 +51,30 @@ func Open(edge bool, maxEvents int) (*Poller, error) {
 	if maxEvents <= 0 {
 		maxEvents = 128
 	}
-	return &Poller{epfd: epfd, wakefd: wfd, edge: edge, events: make([]unix.EpollEvent, maxEvents)}, nil
+	p := &Poller{epfd: epfd, wakefd: wfd, edge: edge, events: make([]unix.EpollEvent, maxEvents)}
+	// A blocking epoll_wait would hold the loop's P (and keep sysmon busy
+	// retaking it). Instead the epoll fd itself is registered with the
+	// runtime's netpoller: an epoll fd is readable when it has events, so the
+	// loop goroutine parks there like any goroutine waiting on a socket, and
+	// its thread serves other goroutines meanwhile.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(wfd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	p.file = os.NewFile(uintptr(epfd), "epoll")
+	rc, err := p.file.SyscallConn()
+	if err != nil {
+		unix.Close(wfd)
+		p.file.Close()
+		return nil, err
+	}
+	p.rc = rc
+	p.park = func(uintptr) bool {
+		p.n, p.errno = p.rawWait()
+		return p.n != 0 || (p.errno != 0 && p.errno != unix.EINTR)
+	}
+	return p, nil
 }
 
 func (p *Poller) mask(in Interest) uint32 {
@@ -78,27 +110,43 @@ func (p *Poller) Del(fd int) error {
 
 // Wait waits up to msec milliseconds (-1: forever, 0: do not block) and
 // returns how many events Event can report. EINTR returns 0 events and no
-// error. A zero timeout uses a raw system call: it cannot block, so the Go
-// scheduler need not be told.
+// error. A zero timeout polls with a raw system call (it cannot block, so
+// the scheduler need not know); otherwise the loop goroutine parks in the
+// runtime's netpoller until epfd is readable or the timeout passes.
 func (p *Poller) Wait(msec int) (int, error) {
-	var n int
-	var errno unix.Errno
 	if msec == 0 {
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd),
-			uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
-		n, errno = int(r), e
-	} else {
-		r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd),
-			uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), uintptr(msec), 0, 0)
-		n, errno = int(r), e
+		return result(p.rawWait())
 	}
-	if errno != 0 {
-		if errno == unix.EINTR {
+	if msec > 0 {
+		p.file.SetReadDeadline(time.Now().Add(time.Duration(msec) * time.Millisecond))
+		p.deadline = true
+	} else if p.deadline {
+		p.file.SetReadDeadline(time.Time{})
+		p.deadline = false
+	}
+	if err := p.rc.Read(p.park); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, nil
 		}
-		return 0, os.NewSyscallError("epoll_wait", errno)
+		return 0, err
 	}
-	return n, nil
+	return result(p.n, p.errno)
+}
+
+func (p *Poller) rawWait() (int, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd),
+		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+	return int(r), e
+}
+
+func result(n int, errno unix.Errno) (int, error) {
+	switch errno {
+	case 0:
+		return n, nil
+	case unix.EINTR:
+		return 0, nil
+	}
+	return 0, os.NewSyscallError("epoll_wait", errno)
 }
 
 // Event returns the descriptor and conditions of the i-th event of the last
@@ -150,5 +198,5 @@ func (p *Poller) Wake() error {
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
 	unix.Close(p.wakefd)
-	return os.NewSyscallError("close", unix.Close(p.epfd))
+	return p.file.Close()
 }
