@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -59,6 +61,19 @@ func echoRoundTrip(c net.Conn, p []byte) error {
 	return nil
 }
 
+// strictEcho echoes and remembers a close for any reason other than the
+// peer's EOF or the server's Close.
+type strictEcho struct {
+	echoHandler
+	unexpected atomic.Pointer[error]
+}
+
+func (h *strictEcho) OnClose(_ Conn, err error) {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrServerClosed) {
+		h.unexpected.CompareAndSwap(nil, &err)
+	}
+}
+
 func TestEchoManyConnections(t *testing.T) {
 	const conns = 1000
 	perConn := 2
@@ -66,7 +81,8 @@ func TestEchoManyConnections(t *testing.T) {
 		perConn = 1
 	}
 	forEachEngine(t, func(t *testing.T, eng Option) {
-		s, addr := start(t, echoHandler{}, eng)
+		h := &strictEcho{}
+		s, addr := start(t, h, eng)
 		src := make([]byte, 4<<20)
 		rand.Read(src)
 		var wg sync.WaitGroup
@@ -106,8 +122,15 @@ func TestEchoManyConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := s.Stats()
+		for deadline := time.Now().Add(5 * time.Second); st.BytesOut != st.BytesIn && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond) // the last counter updates may trail the peer's reads
+			st = s.Stats()
+		}
 		if st.Accepted != conns || st.BytesIn != uint64(total) || st.BytesOut != uint64(total) {
 			t.Fatalf("stats: accepted %d in %d out %d, want %d and %d bytes", st.Accepted, st.BytesIn, st.BytesOut, conns, total)
+		}
+		if err := h.unexpected.Load(); err != nil {
+			t.Fatalf("a connection closed with %v", *err)
 		}
 		t.Logf("echoed %d MiB over %d connections", total>>20, conns)
 	})

@@ -1,6 +1,9 @@
 package server
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 var (
 	// ErrServerClosed is returned by Serve after Close, and passed to OnClose
@@ -22,3 +25,36 @@ var (
 	// cannot take the descriptor of.
 	ErrUnsupportedListener = errors.New("server: unsupported listener")
 )
+
+var (
+	// ErrSlowConsumer closes a connection whose outbound queue would pass
+	// the high watermark under the SlowConsumerClose policy.
+	ErrSlowConsumer = errors.New("server: slow consumer: outbound queue above high watermark")
+	// ErrDropped is returned by a write dropped under the SlowConsumerDrop
+	// policy.
+	ErrDropped = errors.New("server: write dropped: outbound queue above high watermark")
+	// ErrWouldBlock is returned by TryWrite when the write would take the
+	// outbound queue above the high watermark. OnWritable follows once the
+	// queue has drained below the low watermark.
+	ErrWouldBlock = errors.New("server: outbound queue above high watermark")
+	// ErrIdleTimeout closes a connection that saw no traffic for its idle
+	// timeout.
+	ErrIdleTimeout error = &timeoutError{"server: idle timeout"}
+	// ErrReadTimeout closes a connection whose read deadline passed before
+	// input arrived.
+	ErrReadTimeout error = &timeoutError{"server: read deadline exceeded"}
+	// ErrWriteTimeout closes a connection whose write deadline passed with
+	// output still queued.
+	ErrWriteTimeout error = &timeoutError{"server: write deadline exceeded"}
+	// ErrCloseTimeout closes a connection that could not flush its output
+	// within the close timeout after Close.
+	ErrCloseTimeout error = &timeoutError{"server: close timeout: output not flushed"}
+)
+
+// timeoutError is a close reason that is a timeout: it has Timeout() true,
+// like net.Error, and matches os.ErrDeadlineExceeded with errors.Is.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Timeout() bool        { return true }
+func (e *timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }

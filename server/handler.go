@@ -1,6 +1,9 @@
 package server
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // Handler receives the events of every connection. All of its methods run on
 // the connection's loop goroutine, one at a time per connection, and must not
@@ -28,6 +31,24 @@ type WakeHandler interface {
 	OnWake(c Conn)
 }
 
+// WritableHandler is implemented by handlers that want to know when a
+// connection's outbound queue, after passing the high watermark (or after
+// a TryWrite failed), has drained below the low watermark. OnWritable runs
+// on the connection's loop goroutine.
+type WritableHandler interface {
+	OnWritable(c Conn)
+}
+
+// EOFHandler is implemented by handlers that serve half-closed
+// connections. When the peer closes its sending side, OnEOF runs on the
+// loop goroutine instead of the connection being closed: the handler may
+// still write, and closes the connection (Close, or CloseWrite, after which
+// it closes once flushed) when it is done. Without an EOFHandler the
+// connection is flushed and closed, and OnClose receives io.EOF.
+type EOFHandler interface {
+	OnEOF(c Conn)
+}
+
 // Conn is one connection. Its methods say from which goroutines they may be
 // called: "loop only" methods may be called only from a Handler callback of
 // this connection (they touch state owned by its loop); the others are safe
@@ -53,6 +74,14 @@ type Conn interface {
 	Write(p []byte) (int, error)
 	// Writev queues several buffers, like Write. Loop only.
 	Writev(bs [][]byte) (int, error)
+	// TryWrite queues p like Write unless that would take the outbound
+	// queue above the high watermark: then it queues nothing and returns
+	// ErrWouldBlock, and OnWritable runs once the queue has drained below
+	// the low watermark. Loop only.
+	TryWrite(p []byte) (int, error)
+	// OutboundBuffered returns how many bytes are queued and not yet handed
+	// to the kernel. Loop only.
+	OutboundBuffered() int
 	// AsyncWrite queues p from any goroutine through the loop's task queue.
 	// p must not be modified until done runs (or, with a nil done, at all).
 	// done, if not nil, runs on the loop goroutine once p has been handed to
@@ -65,9 +94,36 @@ type Conn interface {
 	// Calls made before the loop gets to it collapse into one OnWake.
 	// Safe for concurrent use.
 	Wake() error
-	// Close flushes what is queued and then closes the connection; OnClose
-	// follows. Safe for concurrent use; calls after the first do nothing.
+	// Close flushes what is queued, sends FIN, waits (up to the close
+	// timeout) for the peer's FIN so that no unread input turns the close
+	// into a reset, and closes; OnClose follows with a nil error. Safe for
+	// concurrent use; calls after the first do nothing.
 	Close() error
+	// CloseWithError closes like Close; OnClose receives err. Loop only.
+	CloseWithError(err error) error
+	// CloseWrite flushes what is queued and then half-closes the
+	// connection (FIN): reading goes on until the peer closes too. Loop only.
+	CloseWrite() error
+
+	// PauseRead stops reading from the connection: read interest is
+	// removed, so TCP pushes back on the peer. Loop only.
+	PauseRead()
+	// ResumeRead undoes PauseRead. Loop only.
+	ResumeRead()
+	// SetReadDeadline closes the connection with ErrReadTimeout unless
+	// input arrives before t; arriving input clears it. The zero t clears
+	// it. It fires within one timer tick. Loop only.
+	SetReadDeadline(t time.Time) error
+	// SetWriteDeadline closes the connection with ErrWriteTimeout if
+	// output is still queued at t. The zero t clears it. Loop only.
+	SetWriteDeadline(t time.Time) error
+	// SetIdleTimeout closes the connection with ErrIdleTimeout after d
+	// without reads or writes (0: never), overriding WithIdleTimeout.
+	// Loop only.
+	SetIdleTimeout(d time.Duration) error
+	// AfterFunc runs f on the connection's loop after d, unless the
+	// connection has closed by then. Loop only; the returned Timer too.
+	AfterFunc(d time.Duration, f func(Conn)) *Timer
 
 	// Context returns the value set by SetContext. Loop only.
 	Context() any
@@ -87,3 +143,12 @@ const (
 	sigWake uint32 = 1 << iota
 	sigClose
 )
+
+// Timer is a function scheduled with Conn.AfterFunc. Its methods are loop
+// only.
+type Timer struct {
+	stop func() bool
+}
+
+// Stop cancels the timer and reports whether it was still pending.
+func (t *Timer) Stop() bool { return t.stop() }

@@ -42,6 +42,9 @@ type eventLoop struct {
 	iov       []unix.Iovec
 	dirty     []*conn // connections with output to flush at the end of the batch
 	again     []*conn // edge-triggered connections that hit the read cap
+	w         *wheel  // the loop's timers
+	now       int64   // the wheel's current tick, refreshed every round
+	tick      timer   // WithLoopTick
 
 	mu       sync.Mutex // guards the fields below; never held while calling out
 	tasks    []func()
@@ -80,7 +83,23 @@ func newEventLoop(e *loopEngine, idx int) (*eventLoop, error) {
 		buf:  make([]byte, e.s.opts.readBufSize),
 	}
 	l.wh, _ = e.s.h.(WakeHandler)
+	l.w = newWheel(e.s.opts.timerTick)
+	if fn := e.s.opts.loopTickFn; fn != nil {
+		every := l.ticks(e.s.opts.loopTick)
+		l.tick.fn = func() {
+			if err := e.s.guardCall("loop tick", func() { fn(idx) }, idx, &l.cnt); err != nil {
+				e.s.opts.logger.Error("loop tick failed", "loop", idx, "err", err)
+			}
+			l.w.schedule(&l.tick, l.now+every)
+		}
+		l.w.schedule(&l.tick, every)
+	}
 	return l, nil
+}
+
+// ticks converts a duration to wheel ticks, rounded up.
+func (l *eventLoop) ticks(d time.Duration) int64 {
+	return int64((d + l.w.tick - 1) / l.w.tick)
 }
 
 // submit queues t to run on the loop goroutine. Safe for concurrent use.
@@ -146,11 +165,15 @@ func (l *eventLoop) run() error {
 	defer l.p.Close()
 	timeout, idle := -1, 0
 	for {
+		if wt := l.w.timeout(); wt >= 0 && (timeout < 0 || wt < timeout) {
+			timeout = wt
+		}
 		n, err := l.p.Wait(timeout)
 		if err != nil {
 			l.shutdown()
 			return err
 		}
+		l.now = l.w.current()
 		woke := false
 		for i := range n {
 			fd, ev := l.p.Event(i)
@@ -173,6 +196,9 @@ func (l *eventLoop) run() error {
 			return nil
 		}
 		l.retryReads()
+		if l.w.n > 0 {
+			l.w.advance(l.now)
+		}
 		l.flushDirty()
 
 		switch {
@@ -335,6 +361,9 @@ func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
 	l.conns[fd] = c
 	l.cnt.accepted.Add(1)
 	l.cnt.conns.Add(1)
+	if d := l.opts.idleTimeout; d > 0 {
+		c.SetIdleTimeout(d)
+	}
 	if err := l.call(cbOpen, c, nil); err != nil {
 		c.closeNow(err)
 		return

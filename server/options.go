@@ -33,6 +33,23 @@ const (
 	EnginePortable
 )
 
+// SlowConsumerPolicy says what a write does when it would take a
+// connection's outbound queue above the high watermark.
+type SlowConsumerPolicy int
+
+const (
+	// SlowConsumerClose closes the connection with ErrSlowConsumer.
+	SlowConsumerClose SlowConsumerPolicy = iota
+	// SlowConsumerDrop drops the write, which returns ErrDropped.
+	SlowConsumerDrop
+	// SlowConsumerPauseProducer queues the write and pauses reading on the
+	// connection whose OnData is writing (the producer, which may be the
+	// consumer itself) until the queue drains below the low watermark; TCP
+	// then pushes back on the producer's peer. Writes from other goroutines
+	// (AsyncWrite) are queued; the task queue bounds them.
+	SlowConsumerPauseProducer
+)
+
 // Option configures a Server.
 type Option interface{ apply(*options) }
 
@@ -57,6 +74,14 @@ type options struct {
 	spinRounds    int
 	maxConns      int
 	maxConnsPerIP int
+	highWater     int
+	lowWater      int
+	slowPolicy    SlowConsumerPolicy
+	idleTimeout   time.Duration
+	closeTimeout  time.Duration
+	timerTick     time.Duration
+	loopTick      time.Duration
+	loopTickFn    func(loop int)
 	logger        *slog.Logger
 }
 
@@ -71,6 +96,10 @@ func defaultOptions() options {
 		maxInput:      64 << 20,
 		taskQueueSize: 64 << 10,
 		spinRounds:    1,
+		highWater:     4 << 20,
+		lowWater:      1 << 20,
+		closeTimeout:  5 * time.Second,
+		timerTick:     100 * time.Millisecond,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -97,6 +126,16 @@ func (o *options) validate() error {
 		return fmt.Errorf("server: unknown engine %d", o.engine)
 	case o.maxConns < 0 || o.maxConnsPerIP < 0:
 		return fmt.Errorf("server: connection limits must not be negative")
+	case o.lowWater < 0 || o.highWater <= o.lowWater:
+		return fmt.Errorf("server: watermarks need 0 <= low < high, got low %d high %d", o.lowWater, o.highWater)
+	case o.slowPolicy < SlowConsumerClose || o.slowPolicy > SlowConsumerPauseProducer:
+		return fmt.Errorf("server: unknown slow-consumer policy %d", o.slowPolicy)
+	case o.idleTimeout < 0 || o.closeTimeout < 0:
+		return fmt.Errorf("server: timeouts must not be negative")
+	case o.timerTick < time.Millisecond:
+		return fmt.Errorf("server: timer tick must be at least 1ms, got %v", o.timerTick)
+	case o.loopTickFn != nil && o.loopTick < o.timerTick:
+		return fmt.Errorf("server: loop tick interval %v is shorter than the timer tick %v", o.loopTick, o.timerTick)
 	case o.logger == nil:
 		return fmt.Errorf("server: nil logger")
 	}
@@ -169,3 +208,41 @@ func WithMaxConns(n int) Option { return optionFunc(func(o *options) { o.maxConn
 // WithMaxConnsPerIP caps the open connections from one source IP (0, the
 // default: unlimited), refusing the extra ones like WithMaxConns.
 func WithMaxConnsPerIP(n int) Option { return optionFunc(func(o *options) { o.maxConnsPerIP = n }) }
+
+// WithWatermarks sets each connection's outbound high and low watermarks
+// (defaults 4 MiB and 1 MiB). A write that would take the queue above high
+// meets the slow-consumer policy; TryWrite fails instead. Once the queue has
+// drained below low, OnWritable runs and paused producers resume.
+func WithWatermarks(high, low int) Option {
+	return optionFunc(func(o *options) { o.highWater, o.lowWater = high, low })
+}
+
+// WithSlowConsumerPolicy sets what a write above the high watermark does
+// (default SlowConsumerClose).
+func WithSlowConsumerPolicy(p SlowConsumerPolicy) Option {
+	return optionFunc(func(o *options) { o.slowPolicy = p })
+}
+
+// WithIdleTimeout closes connections that have neither read nor written
+// for d with ErrIdleTimeout (default 0: never). Conn.SetIdleTimeout
+// overrides it per connection.
+func WithIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.idleTimeout = d })
+}
+
+// WithCloseTimeout bounds how long Close may take to flush queued output
+// and wait for the peer's FIN before the connection is closed regardless
+// (default 5s; 0 closes right after the flush, without waiting).
+func WithCloseTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.closeTimeout = d })
+}
+
+// WithTimerTick sets the resolution of each loop's timing wheel (default
+// 100ms): timeouts and deadlines fire within one tick of being due.
+func WithTimerTick(d time.Duration) Option { return optionFunc(func(o *options) { o.timerTick = d }) }
+
+// WithLoopTick runs fn on every loop goroutine every interval (rounded to
+// the timer tick). fn receives the loop index and must not block.
+func WithLoopTick(interval time.Duration, fn func(loop int)) Option {
+	return optionFunc(func(o *options) { o.loopTick, o.loopTickFn = interval, fn })
+}

@@ -23,9 +23,14 @@ const (
 	cbData
 	cbWake
 	cbClose
+	cbEOF
+	cbWritable
 )
 
-var callbackNames = [...]string{cbOpen: "OnOpen", cbData: "OnData", cbWake: "OnWake", cbClose: "OnClose"}
+var callbackNames = [...]string{
+	cbOpen: "OnOpen", cbData: "OnData", cbWake: "OnWake", cbClose: "OnClose",
+	cbEOF: "OnEOF", cbWritable: "OnWritable",
+}
 
 // invoke runs one callback of the handler with panic isolation: a panic is
 // logged with its stack, counted, and returned as a *PanicError so that the
@@ -47,7 +52,23 @@ func (s *Server) invoke(cb callback, c Conn, closeErr error, loop int, cnt *coun
 		}
 	case cbClose:
 		s.h.OnClose(c, closeErr)
+	case cbEOF:
+		s.h.(EOFHandler).OnEOF(c)
+	case cbWritable:
+		s.h.(WritableHandler).OnWritable(c)
 	}
+	return nil
+}
+
+// guardCall runs f, a user function that is not a Handler method (an
+// AfterFunc, a loop tick), with the same panic isolation.
+func (s *Server) guardCall(name string, f func(), loop int, cnt *counters) (perr error) {
+	defer func() {
+		if r := recover(); r != nil {
+			perr = s.panicked(r, name, loop, cnt)
+		}
+	}()
+	f()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type Server struct {
 
 	lim       *limiter
 	acceptLog logLimiter
+
+	eofHandler      bool // h implements EOFHandler
+	writableHandler bool // h implements WritableHandler
 }
 
 // engine is what the event-loop and the portable engines provide.
@@ -49,12 +53,16 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	_, eof := h.(EOFHandler)
+	_, writable := h.(WritableHandler)
 	return &Server{
-		h:         h,
-		opts:      o,
-		done:      make(chan struct{}),
-		lim:       newLimiter(o.maxConns, o.maxConnsPerIP),
-		acceptLog: logLimiter{interval: time.Second},
+		eofHandler:      eof,
+		writableHandler: writable,
+		h:               h,
+		opts:            o,
+		done:            make(chan struct{}),
+		lim:             newLimiter(o.maxConns, o.maxConnsPerIP),
+		acceptLog:       logLimiter{interval: time.Second},
 	}, nil
 }
 
@@ -134,6 +142,13 @@ func (s *Server) fail(err error) {
 	go s.Close()
 }
 
+// countClose counts a connection closed with err by its kind.
+func (s *Server) countClose(err error, cnt *counters) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		cnt.timeouts.Add(1)
+	}
+}
+
 // acceptFailed counts an accept error and logs it at most once a second.
 func (s *Server) acceptFailed(err error, loop int, cnt *counters, backoff time.Duration) {
 	cnt.acceptEr.Add(1)
@@ -167,7 +182,14 @@ type Stats struct {
 	Refused uint64
 	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
 	AcceptErrors uint64
-	Loops        []LoopStats
+	// SlowConsumers counts the times a connection's outbound queue passed
+	// its high watermark and the slow-consumer policy applied.
+	SlowConsumers uint64
+	// Dropped counts writes dropped by SlowConsumerDrop.
+	Dropped uint64
+	// Timeouts counts connections closed by an idle timeout or a deadline.
+	Timeouts uint64
+	Loops    []LoopStats
 }
 
 // LoopStats are the counters of one loop.
@@ -178,10 +200,13 @@ type LoopStats struct {
 	BytesIn  uint64
 	BytesOut uint64
 	// WriteStalls counts waits for writability.
-	WriteStalls  uint64
-	Panics       uint64
-	Refused      uint64
-	AcceptErrors uint64
+	WriteStalls   uint64
+	Panics        uint64
+	Refused       uint64
+	AcceptErrors  uint64
+	SlowConsumers uint64
+	Dropped       uint64
+	Timeouts      uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -203,6 +228,9 @@ func (s *Server) Stats() Stats {
 		st.Panics += l.Panics
 		st.Refused += l.Refused
 		st.AcceptErrors += l.AcceptErrors
+		st.SlowConsumers += l.SlowConsumers
+		st.Dropped += l.Dropped
+		st.Timeouts += l.Timeouts
 	}
 	return st
 }
@@ -218,18 +246,24 @@ type counters struct {
 	panics   atomic.Uint64
 	refused  atomic.Uint64
 	acceptEr atomic.Uint64
+	slow     atomic.Uint64
+	dropped  atomic.Uint64
+	timeouts atomic.Uint64
 }
 
 func (c *counters) snapshot() LoopStats {
 	return LoopStats{
-		Conns:        c.conns.Load(),
-		Accepted:     c.accepted.Load(),
-		Closed:       c.closed.Load(),
-		BytesIn:      c.bytesIn.Load(),
-		BytesOut:     c.bytesOut.Load(),
-		WriteStalls:  c.stalls.Load(),
-		Panics:       c.panics.Load(),
-		Refused:      c.refused.Load(),
-		AcceptErrors: c.acceptEr.Load(),
+		Conns:         c.conns.Load(),
+		Accepted:      c.accepted.Load(),
+		Closed:        c.closed.Load(),
+		BytesIn:       c.bytesIn.Load(),
+		BytesOut:      c.bytesOut.Load(),
+		WriteStalls:   c.stalls.Load(),
+		Panics:        c.panics.Load(),
+		Refused:       c.refused.Load(),
+		AcceptErrors:  c.acceptEr.Load(),
+		SlowConsumers: c.slow.Load(),
+		Dropped:       c.dropped.Load(),
+		Timeouts:      c.timeouts.Load(),
 	}
 }

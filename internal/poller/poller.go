@@ -11,9 +11,9 @@ type Events uint32
 
 // Readiness conditions reported by Event.
 const (
-	Readable Events = 1 << iota // data (or a pending accept, or EOF) can be read
+	Readable Events = 1 << iota // data, a pending accept, the peer's FIN or an error can be read
 	Writable                    // the send buffer has room
-	Hangup                      // the peer closed its side (RDHUP/EOF) or the socket hung up
+	Hangup                      // both directions are shut: nothing more can be sent
 	Error                       // an error is pending on the socket
 )
 

@@ -78,9 +78,9 @@ func Open(edge bool, maxEvents int) (*Poller, error) {
 }
 
 func (p *Poller) mask(in Interest) uint32 {
-	m := uint32(unix.EPOLLRDHUP)
+	var m uint32
 	if in&InterestRead != 0 {
-		m |= unix.EPOLLIN
+		m |= unix.EPOLLIN | unix.EPOLLRDHUP
 	}
 	if in&InterestWrite != 0 {
 		m |= unix.EPOLLOUT
@@ -159,13 +159,13 @@ func (p *Poller) Event(i int) (fd int, ev Events) {
 		return WakeFD, 0
 	}
 	m := e.Events
-	if m&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
-		ev |= Readable
+	if m&(unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLRDHUP) != 0 {
+		ev |= Readable // a read returns the data, the FIN (0) or the error
 	}
 	if m&unix.EPOLLOUT != 0 {
 		ev |= Writable
 	}
-	if m&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+	if m&unix.EPOLLHUP != 0 {
 		ev |= Hangup
 	}
 	if m&unix.EPOLLERR != 0 {

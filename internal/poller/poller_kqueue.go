@@ -109,12 +109,12 @@ func (p *Poller) Event(i int) (fd int, ev Events) {
 	}
 	switch int(e.Filter) {
 	case unix.EVFILT_READ:
-		ev = Readable
+		ev = Readable // with EV_EOF too: a read returns the FIN (0) or the error
 	case unix.EVFILT_WRITE:
 		ev = Writable
-	}
-	if int(e.Flags)&unix.EV_EOF != 0 {
-		ev |= Hangup
+		if int(e.Flags)&unix.EV_EOF != 0 {
+			ev |= Hangup // the peer can no longer receive
+		}
 	}
 	if int(e.Flags)&unix.EV_ERROR != 0 {
 		ev |= Error

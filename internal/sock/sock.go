@@ -226,3 +226,15 @@ func IP(sa unix.Sockaddr) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// Err returns the pending error of a socket (SO_ERROR), or nil.
+func Err(fd int) error {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return os.NewSyscallError("getsockopt", err)
+	}
+	if v != 0 {
+		return os.NewSyscallError("socket", unix.Errno(v))
+	}
+	return nil
+}

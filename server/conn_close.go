@@ -1,0 +1,125 @@
+//go:build unix
+
+package server
+
+import (
+	"io"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoalnet/shoal/internal/sock"
+)
+
+func (c *conn) CloseWithError(err error) error {
+	c.beginClose(err)
+	return nil
+}
+
+func (c *conn) CloseWrite() error {
+	if c.state&(stClosed|stClosing|stShutWrite) != 0 {
+		return ErrClosed
+	}
+	c.state |= stShutWrite
+	if c.OutboundBuffered() == 0 {
+		c.shutWrite()
+	}
+	return nil
+}
+
+// shutWrite sends FIN once CloseWrite's output is flushed.
+func (c *conn) shutWrite() {
+	c.state |= stWriteDone
+	sock.Shutdown(c.fd, unix.SHUT_WR)
+	if c.state&stPeerEOF != 0 {
+		c.closeNow(io.EOF)
+	}
+}
+
+// beginClose starts a graceful close with the given reason for OnClose:
+// flush, FIN, wait for the peer's FIN (bounded by the close timeout).
+func (c *conn) beginClose(reason error) {
+	if c.state&(stClosed|stClosing) != 0 {
+		return
+	}
+	c.state |= stClosing
+	if x := c.ext; x != nil {
+		// Closing: only the close deadline applies from now on.
+		x.dl = deadlines{close: x.dl.close}
+		c.armTimers()
+	}
+	switch reason {
+	case nil:
+	case io.EOF:
+		c.state |= stReasonEOF
+	default:
+		c.extra().reason = reason
+	}
+	if c.OutboundBuffered() == 0 {
+		c.flushedForClose()
+		return
+	}
+	if d := c.loop.opts.closeTimeout; d > 0 {
+		c.extra().dl.close = c.loop.now + c.loop.ticks(d)
+		c.armTimers()
+	}
+	c.updateInterest() // reads stop while flushing
+	c.flush()
+}
+
+// flushedForClose continues a close once the queue is empty.
+func (c *conn) flushedForClose() {
+	d := c.loop.opts.closeTimeout
+	if c.state&(stPeerEOF|stWriteDone) != 0 || d == 0 {
+		// The peer sent all it will send, or FIN went out already, or
+		// no lingering is wanted: close now.
+		c.closeNow(c.closeReason())
+		return
+	}
+	c.state |= stLinger | stWriteDone
+	sock.Shutdown(c.fd, unix.SHUT_WR)
+	x := c.extra()
+	if x.dl.close == 0 {
+		x.dl.close = c.loop.now + c.loop.ticks(d)
+		c.armTimers()
+	}
+	c.updateInterest()
+	c.discardUntilEOF() // the FIN may be here already
+}
+
+func (c *conn) closeReason() error {
+	switch {
+	case c.state&stReasonEOF != 0:
+		return io.EOF
+	case c.ext != nil:
+		return c.ext.reason
+	}
+	return nil
+}
+
+// closeNow runs OnClose and closes the descriptor, dropping what is queued.
+func (c *conn) closeNow(err error) {
+	if c.state&stClosed != 0 {
+		return
+	}
+	c.state |= stClosed
+	l := c.loop
+	l.conns[c.fd] = nil
+	if c.ext != nil {
+		l.w.cancel(&c.ext.tm)
+		c.resumeProducers()
+	}
+	l.call(cbClose, c, err)
+	c.reset()
+	if c.out != nil {
+		out := c.out
+		c.out = nil
+		out.release(c, ErrClosed)
+	}
+	sock.Close(c.fd)
+	l.e.s.lim.release(sock.IP(c.sa))
+	l.cnt.closed.Add(1)
+	l.cnt.conns.Add(-1)
+	if err != nil {
+		l.e.s.countClose(err, &l.cnt)
+	}
+}
