@@ -12,6 +12,13 @@
 // Other goroutines reach a connection through its loop's task queue
 // (AsyncWrite, Wake, Close) and never block on it.
 //
+// Everything that grows is bounded: the outbound queue by its watermarks
+// and the slow-consumer policy, unconsumed input by WithMaxBufferedInput,
+// the task queue by WithTaskQueueSize, connections by WithMaxConns. Each
+// loop has a timing wheel for idle timeouts, deadlines and AfterFunc, so
+// connections hold no runtime timers. A panic in a callback closes only its
+// connection.
+//
 // On platforms without epoll or kqueue, and with WithEngine(EnginePortable),
 // the same API runs on std net with goroutines per connection.
 //
