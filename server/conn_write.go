@@ -218,3 +218,5 @@ func (c *conn) armWrite(on bool) {
 	c.state ^= stWriteArmed
 	c.updateInterest()
 }
+
+func (c *conn) WriteFrame(msg []byte) error { return writeFrame(c, c.loop.e.s, msg) }

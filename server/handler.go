@@ -49,6 +49,16 @@ type EOFHandler interface {
 	OnEOF(c Conn)
 }
 
+// FrameHandler is implemented by handlers of a server with WithCodec:
+// OnFrame then runs once per whole frame, in order, instead of OnData. The
+// frame is a view into the input, valid until OnFrame returns. It runs on
+// the connection's loop goroutine and must not block; reply with
+// Conn.WriteFrame (or Write). OnFrame must not consume input itself (Next,
+// Discard): the server does.
+type FrameHandler interface {
+	OnFrame(c Conn, frame []byte)
+}
+
 // Conn is one connection. Its methods say from which goroutines they may be
 // called: "loop only" methods may be called only from a Handler callback of
 // this connection (they touch state owned by its loop); the others are safe
@@ -74,6 +84,9 @@ type Conn interface {
 	Write(p []byte) (int, error)
 	// Writev queues several buffers, like Write. Loop only.
 	Writev(bs [][]byte) (int, error)
+	// WriteFrame frames msg with the server's codec (WithCodec) and queues
+	// it like Write. Loop only.
+	WriteFrame(msg []byte) error
 	// TryWrite queues p like Write unless that would take the outbound
 	// queue above the high watermark: then it queues nothing and returns
 	// ErrWouldBlock, and OnWritable runs once the queue has drained below

@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+
+	"github.com/shoalnet/shoal/codec"
 	"io"
 	"log/slog"
 	"runtime"
@@ -82,6 +84,7 @@ type options struct {
 	timerTick     time.Duration
 	loopTick      time.Duration
 	loopTickFn    func(loop int)
+	codec         codec.Codec
 	logger        *slog.Logger
 }
 
@@ -246,3 +249,10 @@ func WithTimerTick(d time.Duration) Option { return optionFunc(func(o *options) 
 func WithLoopTick(interval time.Duration, fn func(loop int)) Option {
 	return optionFunc(func(o *options) { o.loopTick, o.loopTickFn = interval, fn })
 }
+
+// WithCodec attaches a framing codec: the handler, which must implement
+// FrameHandler, receives whole frames through OnFrame instead of bytes
+// through OnData, and replies with Conn.WriteFrame. Input the codec rejects
+// (ErrFrameTooLarge, ErrMalformed, ...) closes the connection with that
+// error as the reason, after what was already answered has been flushed.
+func WithCodec(c codec.Codec) Option { return optionFunc(func(o *options) { o.codec = c }) }

@@ -587,3 +587,5 @@ func (c *stdConn) AfterFunc(d time.Duration, f func(Conn)) *Timer {
 	})
 	return &Timer{stop: t.Stop}
 }
+
+func (c *stdConn) WriteFrame(msg []byte) error { return writeFrame(c, c.e.s, msg) }

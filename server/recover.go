@@ -45,7 +45,11 @@ func (s *Server) invoke(cb callback, c Conn, closeErr error, loop int, cnt *coun
 	case cbOpen:
 		s.h.OnOpen(c)
 	case cbData:
-		s.h.OnData(c)
+		if s.fh != nil && s.opts.codec != nil {
+			s.frames(c, cnt)
+		} else {
+			s.h.OnData(c)
+		}
 	case cbWake:
 		if wh, ok := s.h.(WakeHandler); ok {
 			wh.OnWake(c)

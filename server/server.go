@@ -25,8 +25,9 @@ type Server struct {
 	lim       *limiter
 	acceptLog logLimiter
 
-	eofHandler      bool // h implements EOFHandler
-	writableHandler bool // h implements WritableHandler
+	fh              FrameHandler // h as a FrameHandler, if it is one
+	eofHandler      bool         // h implements EOFHandler
+	writableHandler bool         // h implements WritableHandler
 }
 
 // engine is what the event-loop and the portable engines provide.
@@ -53,9 +54,14 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	fh, framed := h.(FrameHandler)
+	if o.codec != nil && !framed {
+		return nil, errors.New("server: WithCodec needs a handler that implements FrameHandler")
+	}
 	_, eof := h.(EOFHandler)
 	_, writable := h.(WritableHandler)
 	return &Server{
+		fh:              fh,
 		eofHandler:      eof,
 		writableHandler: writable,
 		h:               h,
@@ -189,7 +195,11 @@ type Stats struct {
 	Dropped uint64
 	// Timeouts counts connections closed by an idle timeout or a deadline.
 	Timeouts uint64
-	Loops    []LoopStats
+	// Frames counts frames decoded by the codec (WithCodec).
+	Frames uint64
+	// FrameErrors counts connections closed for input the codec rejected.
+	FrameErrors uint64
+	Loops       []LoopStats
 }
 
 // LoopStats are the counters of one loop.
@@ -207,6 +217,8 @@ type LoopStats struct {
 	SlowConsumers uint64
 	Dropped       uint64
 	Timeouts      uint64
+	Frames        uint64
+	FrameErrors   uint64
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -231,6 +243,8 @@ func (s *Server) Stats() Stats {
 		st.SlowConsumers += l.SlowConsumers
 		st.Dropped += l.Dropped
 		st.Timeouts += l.Timeouts
+		st.Frames += l.Frames
+		st.FrameErrors += l.FrameErrors
 	}
 	return st
 }
@@ -249,6 +263,8 @@ type counters struct {
 	slow     atomic.Uint64
 	dropped  atomic.Uint64
 	timeouts atomic.Uint64
+	frames   atomic.Uint64
+	frameErr atomic.Uint64
 }
 
 func (c *counters) snapshot() LoopStats {
@@ -265,5 +281,7 @@ func (c *counters) snapshot() LoopStats {
 		SlowConsumers: c.slow.Load(),
 		Dropped:       c.dropped.Load(),
 		Timeouts:      c.timeouts.Load(),
+		Frames:        c.frames.Load(),
+		FrameErrors:   c.frameErr.Load(),
 	}
 }

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/shoalnet/shoal/codec"
+)
+
+// testLines is a minimal newline codec for the integration tests; the real
+// codecs live in package codec and have tests of their own.
+type testLines struct{ max int }
+
+func (l testLines) Name() string { return "test-lines" }
+func (l testLines) Decode(buf []byte) ([]byte, int, error) {
+	i := bytes.IndexByte(buf, '\n')
+	switch {
+	case i < 0 && len(buf) > l.max:
+		return nil, 0, codec.ErrFrameTooLarge
+	case i < 0:
+		return nil, 0, nil
+	case i > l.max:
+		return nil, 0, codec.ErrFrameTooLarge
+	}
+	return buf[:i], i + 1, nil
+}
+func (l testLines) AppendFrame(dst, msg []byte) ([]byte, error) {
+	return append(append(dst, msg...), '\n'), nil
+}
+
+// shouter answers every frame with it in upper case.
+type shouter struct{ closeRecorder }
+
+func (h *shouter) OnFrame(c Conn, f []byte) {
+	c.WriteFrame(bytes.ToUpper(f))
+}
+
+func TestCodecFramesInOrderAndClosesOnBadInput(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &shouter{*newCloseRecorder()}
+		s, addr := start(t, h, eng, WithCodec(testLines{max: 16}))
+		nc := dial(t, addr)
+		c := <-h.opened
+		// Pipelined frames in one write, one split over two writes.
+		nc.Write([]byte("a\nbb\nccc\ndd"))
+		nc.Write([]byte("d\n"))
+		r := bufio.NewReader(nc)
+		for _, want := range []string{"A", "BB", "CCC", "DDD"} {
+			line, err := r.ReadString('\n')
+			if err != nil || line != want+"\n" {
+				t.Fatalf("got %q, %v; want %q", line, err, want)
+			}
+		}
+		// An answered frame, then an endless line: the answer arrives,
+		// then the close.
+		nc.Write([]byte("last\n" + string(bytes.Repeat([]byte("x"), 100))))
+		rest, err := io.ReadAll(r)
+		if err != nil || string(rest) != "LAST\n" {
+			t.Fatalf("read %q, %v; want the answer then EOF", rest, err)
+		}
+		if errs := h.waitClosed(t, c); len(errs) != 1 || !errors.Is(errs[0], codec.ErrFrameTooLarge) {
+			t.Fatalf("OnClose %v, want ErrFrameTooLarge", errs)
+		}
+		if st := s.Stats(); st.Frames != 5 || st.FrameErrors != 1 {
+			t.Fatalf("frames %d errors %d, want 5 and 1", st.Frames, st.FrameErrors)
+		}
+	})
+	if _, err := New(echoHandler{}, WithCodec(testLines{})); err == nil {
+		t.Fatal("New accepted a codec with a handler that has no OnFrame")
+	}
+}
