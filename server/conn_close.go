@@ -113,13 +113,12 @@ func (c *conn) closeNow(err error) {
 	if c.out != nil {
 		out := c.out
 		c.out = nil
+		l.cnt.outBytes.Add(-int64(out.n))
 		out.release(c, ErrClosed)
 	}
 	sock.Close(c.fd)
 	l.e.s.lim.release(sock.IP(c.sa))
 	l.cnt.closed.Add(1)
 	l.cnt.conns.Add(-1)
-	if err != nil {
-		l.e.s.countClose(err, &l.cnt)
-	}
+	l.e.s.countClose(err, &l.cnt)
 }

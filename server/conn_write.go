@@ -132,6 +132,7 @@ func (c *conn) queue(p []byte) {
 		c.out = getOutbound()
 	}
 	c.out.write(p)
+	c.loop.cnt.outBytes.Add(int64(len(p)))
 	if c.state&stDirty == 0 {
 		c.state |= stDirty
 		c.loop.dirty = append(c.loop.dirty, c)
@@ -159,6 +160,7 @@ func (c *conn) flush() {
 			return
 		}
 		l.cnt.bytesOut.Add(uint64(n))
+		l.cnt.outBytes.Add(-int64(n))
 		if c.ext != nil {
 			c.ext.dl.lastActive = l.now
 		}

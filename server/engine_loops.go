@@ -24,12 +24,13 @@ type loopEngine struct {
 	rr    atomic.Uint32
 	sopts sock.Options
 
-	mu      sync.Mutex // guards unlinks
-	unlinks []string   // Unix socket paths to remove on close
+	mu      sync.Mutex    // guards unlinks
+	unlinks []string      // Unix socket paths to remove on close
+	stop    chan struct{} // closed by close: stops the watchdog
 }
 
 func newLoopEngine(s *Server) (*loopEngine, error) {
-	e := &loopEngine{s: s, sopts: sock.Options{
+	e := &loopEngine{s: s, stop: make(chan struct{}), sopts: sock.Options{
 		NoDelay:   s.opts.noDelay,
 		KeepAlive: s.opts.keepAlive,
 		SndBuf:    s.opts.sndBuf,
@@ -44,6 +45,9 @@ func newLoopEngine(s *Server) (*loopEngine, error) {
 			return nil, err
 		}
 		e.loops = append(e.loops, l)
+	}
+	if d := s.opts.stallAfter; d > 0 {
+		e.wg.Go(func() { e.watchdog(d, e.stop) })
 	}
 	for _, l := range e.loops {
 		e.wg.Add(1)
@@ -125,6 +129,7 @@ func (e *loopEngine) pick() *eventLoop {
 }
 
 func (e *loopEngine) close() {
+	close(e.stop)
 	for _, l := range e.loops {
 		l.requestStop()
 	}

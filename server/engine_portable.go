@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -163,6 +164,10 @@ func (e *portable) close() {
 	}
 	e.wg.Wait()
 }
+
+// health is always fine: the portable engine has no loops to stall, only
+// goroutines per connection.
+func (e *portable) health(context.Context) error { return nil }
 
 func (e *portable) stats(st *Stats) {
 	for i := range e.loops {

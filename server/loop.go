@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,12 @@ type eventLoop struct {
 	now       int64   // the wheel's current tick, refreshed every round
 	tick      timer   // WithLoopTick
 
+	// Read by the watchdog and Health from other goroutines.
+	turnAt    atomic.Int64 // monotonic time the loop last woke up
+	parked    atomic.Bool  // waiting for events (not stalled, whatever turnAt says)
+	gid       atomic.Int64 // the loop goroutine's id, for stack dumps
+	stallSeen int64        // turnAt of the last stall reported; owned by the watchdog
+
 	mu       sync.Mutex // guards the fields below; never held while calling out
 	tasks    []func()
 	spare    []func()
@@ -84,6 +91,15 @@ func newEventLoop(e *loopEngine, idx int) (*eventLoop, error) {
 	}
 	l.wh, _ = e.s.h.(WakeHandler)
 	l.w = newWheel(e.s.opts.timerTick)
+	if e.s.opts.loopStats {
+		l.cnt.iterations = newIterationHistogram()
+		l.cnt.events = newEventsHistogram()
+	}
+	l.cnt.tasks = func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.tasks)
+	}
 	if fn := e.s.opts.loopTickFn; fn != nil {
 		every := l.ticks(e.s.opts.loopTick)
 		l.tick.fn = func() {
@@ -163,22 +179,31 @@ func (l *eventLoop) requestStop() {
 // run is the loop goroutine.
 func (l *eventLoop) run() error {
 	defer l.p.Close()
+	l.gid.Store(goroutineID())
 	timeout, idle := -1, 0
 	for {
 		if wt := l.w.timeout(); wt >= 0 && (timeout < 0 || wt < timeout) {
 			timeout = wt
 		}
+		if timeout != 0 {
+			l.parked.Store(true)
+		}
 		n, err := l.p.Wait(timeout)
+		if timeout != 0 {
+			l.parked.Store(false)
+		}
 		if err != nil {
 			l.shutdown()
 			return err
 		}
-		l.now = l.w.current()
-		woke := false
+		woke := monotime()
+		l.turnAt.Store(int64(woke))
+		l.now = l.w.tickAt(woke)
+		wakeup := false
 		for i := range n {
 			fd, ev := l.p.Event(i)
 			if fd == poller.WakeFD {
-				woke = true
+				wakeup = true
 				continue
 			}
 			if fd < len(l.conns) {
@@ -191,7 +216,7 @@ func (l *eventLoop) run() error {
 				l.accept(ln)
 			}
 		}
-		if woke && l.drain() {
+		if wakeup && l.drain() {
 			l.shutdown()
 			return nil
 		}
@@ -200,6 +225,10 @@ func (l *eventLoop) run() error {
 			l.w.advance(l.now)
 		}
 		l.flushDirty()
+		if h := l.cnt.iterations; h != nil && n > 0 {
+			h.observe(int64(monotime() - woke))
+			l.cnt.events.observe(int64(n))
+		}
 
 		switch {
 		case len(l.again) > 0:

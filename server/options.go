@@ -85,6 +85,8 @@ type options struct {
 	loopTick      time.Duration
 	loopTickFn    func(loop int)
 	codec         codec.Codec
+	loopStats     bool
+	stallAfter    time.Duration
 	logger        *slog.Logger
 }
 
@@ -103,6 +105,7 @@ func defaultOptions() options {
 		lowWater:      1 << 20,
 		closeTimeout:  5 * time.Second,
 		timerTick:     100 * time.Millisecond,
+		stallAfter:    2 * time.Second,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -133,7 +136,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("server: watermarks need 0 <= low < high, got low %d high %d", o.lowWater, o.highWater)
 	case o.slowPolicy < SlowConsumerClose || o.slowPolicy > SlowConsumerPauseProducer:
 		return fmt.Errorf("server: unknown slow-consumer policy %d", o.slowPolicy)
-	case o.idleTimeout < 0 || o.closeTimeout < 0:
+	case o.idleTimeout < 0 || o.closeTimeout < 0 || o.stallAfter < 0:
 		return fmt.Errorf("server: timeouts must not be negative")
 	case o.timerTick < time.Millisecond:
 		return fmt.Errorf("server: timer tick must be at least 1ms, got %v", o.timerTick)
@@ -256,3 +259,15 @@ func WithLoopTick(interval time.Duration, fn func(loop int)) Option {
 // (ErrFrameTooLarge, ErrMalformed, ...) closes the connection with that
 // error as the reason, after what was already answered has been flushed.
 func WithCodec(c codec.Codec) Option { return optionFunc(func(o *options) { o.codec = c }) }
+
+// WithLoopStats records, per loop, a histogram of iteration durations and
+// one of events per wake-up, reported in Stats (default off: it costs two
+// clock reads and a few atomic adds per iteration).
+func WithLoopStats(on bool) Option { return optionFunc(func(o *options) { o.loopStats = on }) }
+
+// WithStallThreshold sets after how long a loop that is busy (not waiting
+// for events) counts as stalled: a watchdog logs it with the loop's stack
+// and counts it in Stats.Stalls (default 2s; 0 turns the watchdog off).
+func WithStallThreshold(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.stallAfter = d })
+}

@@ -83,3 +83,10 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func newTestLogger(write func([]byte)) *slog.Logger {
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		write(p)
+		return len(p), nil
+	}), nil))
+}

@@ -160,6 +160,7 @@ func (c *stdConn) queue(p []byte) {
 		c.out = getOutbound()
 	}
 	c.out.write(p)
+	c.cnt.outBytes.Add(int64(len(p)))
 	c.poke()
 }
 
@@ -267,6 +268,7 @@ func (c *stdConn) finish(err error) {
 	if c.out != nil && !c.writing {
 		out := c.out
 		c.out = nil
+		c.cnt.outBytes.Add(-int64(out.n))
 		out.release(c, ErrClosed)
 	}
 	c.nc.Close()
@@ -286,9 +288,7 @@ func (c *stdConn) finish(err error) {
 	c.e.mu.Unlock()
 	c.cnt.closed.Add(1)
 	c.cnt.conns.Add(-1)
-	if err != nil {
-		c.e.s.countClose(err, c.cnt)
-	}
+	c.e.s.countClose(err, c.cnt)
 }
 
 // ---- reading ----
@@ -429,12 +429,14 @@ func (c *stdConn) writeLoop() {
 				if c.out != nil {
 					out := c.out
 					c.out = nil
+					c.cnt.outBytes.Add(-int64(out.n))
 					out.release(c, ErrClosed)
 				}
 				c.mu.Unlock()
 				return
 			}
 			c.cnt.bytesOut.Add(uint64(n))
+			c.cnt.outBytes.Add(-n)
 			c.dl.lastActive = time.Now().UnixNano()
 			c.out.consume(int(n), c)
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +38,8 @@ type engine interface {
 	close()
 	// stats fills st.
 	stats(st *Stats)
+	// health reports whether the engine's loops are turning.
+	health(ctx context.Context) error
 }
 
 // New returns a server that runs h. It validates the options and returns an
@@ -148,11 +149,9 @@ func (s *Server) fail(err error) {
 	go s.Close()
 }
 
-// countClose counts a connection closed with err by its kind.
+// countClose counts a closed connection by its reason.
 func (s *Server) countClose(err error, cnt *counters) {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		cnt.timeouts.Add(1)
-	}
+	cnt.closedBy[ReasonOf(err)].Add(1)
 }
 
 // acceptFailed counts an accept error and logs it at most once a second.
@@ -199,7 +198,13 @@ type Stats struct {
 	Frames uint64
 	// FrameErrors counts connections closed for input the codec rejected.
 	FrameErrors uint64
-	Loops       []LoopStats
+	// ClosedBy counts closed (and refused) connections by reason.
+	ClosedBy [NumCloseReasons]uint64
+	// OutboundBytes is the output queued on all connections.
+	OutboundBytes int64
+	// Stalls counts loop stalls found by the watchdog.
+	Stalls uint64
+	Loops  []LoopStats
 }
 
 // LoopStats are the counters of one loop.
@@ -219,6 +224,34 @@ type LoopStats struct {
 	Timeouts      uint64
 	Frames        uint64
 	FrameErrors   uint64
+	// ClosedBy counts closed connections by reason; connections refused
+	// by a limit count as ReasonLimit.
+	ClosedBy [NumCloseReasons]uint64
+	// OutboundBytes is the output queued and not yet sent.
+	OutboundBytes int64
+	// TaskQueue is the number of tasks (AsyncWrite) waiting for the loop.
+	TaskQueue int
+	// Stalls counts the times the watchdog found the loop busy for longer
+	// than the stall threshold.
+	Stalls uint64
+	// Iterations and EventsPerWake are histograms of the loop's iteration
+	// durations (seconds) and events per wake-up (WithLoopStats).
+	Iterations    Histogram
+	EventsPerWake Histogram
+}
+
+// Health reports whether the server's event loops are turning: every loop
+// must run a no-op task before ctx ends. A loop blocked by a handler fails
+// it. It is the liveness check behind the admin server's /healthz. Safe for
+// concurrent use.
+func (s *Server) Health(ctx context.Context) error {
+	s.mu.Lock()
+	eng := s.eng
+	s.mu.Unlock()
+	if eng == nil {
+		return nil
+	}
+	return eng.health(ctx)
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
@@ -245,30 +278,50 @@ func (s *Server) Stats() Stats {
 		st.Timeouts += l.Timeouts
 		st.Frames += l.Frames
 		st.FrameErrors += l.FrameErrors
+		for i, n := range l.ClosedBy {
+			st.ClosedBy[i] += n
+		}
+		st.OutboundBytes += l.OutboundBytes
+		st.Stalls += l.Stalls
 	}
 	return st
 }
 
 // counters are the atomically updated counters behind LoopStats.
 type counters struct {
-	conns    atomic.Int64
-	accepted atomic.Uint64
-	closed   atomic.Uint64
-	bytesIn  atomic.Uint64
-	bytesOut atomic.Uint64
-	stalls   atomic.Uint64
-	panics   atomic.Uint64
-	refused  atomic.Uint64
-	acceptEr atomic.Uint64
-	slow     atomic.Uint64
-	dropped  atomic.Uint64
-	timeouts atomic.Uint64
-	frames   atomic.Uint64
-	frameErr atomic.Uint64
+	conns      atomic.Int64
+	accepted   atomic.Uint64
+	closed     atomic.Uint64
+	bytesIn    atomic.Uint64
+	bytesOut   atomic.Uint64
+	stalls     atomic.Uint64
+	panics     atomic.Uint64
+	refused    atomic.Uint64
+	acceptEr   atomic.Uint64
+	slow       atomic.Uint64
+	dropped    atomic.Uint64
+	closedBy   [NumCloseReasons]atomic.Uint64
+	frames     atomic.Uint64
+	frameErr   atomic.Uint64
+	outBytes   atomic.Int64 // bytes queued and not yet sent
+	loopStalls atomic.Uint64
+
+	// Set by the event-loop engine; nil for the portable engine.
+	iterations *histogram // loop iteration durations (WithLoopStats)
+	events     *histogram // events per wake-up (WithLoopStats)
+	tasks      func() int // task queue depth
 }
 
 func (c *counters) snapshot() LoopStats {
-	return LoopStats{
+	var by [NumCloseReasons]uint64
+	for i := range by {
+		by[i] = c.closedBy[i].Load()
+	}
+	by[ReasonLimit] += c.refused.Load()
+	st := LoopStats{
+		OutboundBytes: c.outBytes.Load(),
+		Stalls:        c.loopStalls.Load(),
+		ClosedBy:      by,
 		Conns:         c.conns.Load(),
 		Accepted:      c.accepted.Load(),
 		Closed:        c.closed.Load(),
@@ -280,8 +333,16 @@ func (c *counters) snapshot() LoopStats {
 		AcceptErrors:  c.acceptEr.Load(),
 		SlowConsumers: c.slow.Load(),
 		Dropped:       c.dropped.Load(),
-		Timeouts:      c.timeouts.Load(),
+		Timeouts:      c.closedBy[ReasonTimeout].Load(),
 		Frames:        c.frames.Load(),
 		FrameErrors:   c.frameErr.Load(),
 	}
+	if c.iterations != nil {
+		st.Iterations = c.iterations.snapshot()
+		st.EventsPerWake = c.events.snapshot()
+	}
+	if c.tasks != nil {
+		st.TaskQueue = c.tasks()
+	}
+	return st
 }

@@ -26,8 +26,14 @@ type wheel struct {
 	slots [wheelSlots]*timer
 }
 
+// monoBase is the origin of the engine's monotonic clock.
+var monoBase = time.Now()
+
+// monotime returns the engine's monotonic clock reading.
+func monotime() time.Duration { return time.Since(monoBase) }
+
 func newWheel(tick time.Duration) *wheel {
-	return &wheel{tick: tick, base: time.Now()}
+	return &wheel{tick: tick, base: monoBase}
 }
 
 // ticks returns the tick of t, rounded up so that a timer never fires
@@ -37,8 +43,9 @@ func (w *wheel) ticks(t time.Time) int64 {
 	return int64((d + w.tick - 1) / w.tick)
 }
 
-// current returns the tick of the present instant, rounded down.
-func (w *wheel) current() int64 { return int64(time.Since(w.base) / w.tick) }
+// tickAt returns the tick of the instant t of the monotonic clock, rounded
+// down.
+func (w *wheel) tickAt(t time.Duration) int64 { return int64(t / w.tick) }
 
 // schedule arms t to fire at tick when (at the next tick if when has
 // passed); an armed t is moved.
