@@ -254,6 +254,14 @@ func (s *Server) Health(ctx context.Context) error {
 	return eng.health(ctx)
 }
 
+// CodecName returns the name of the codec attached with WithCodec, or "".
+func (s *Server) CodecName() string {
+	if s.opts.codec == nil {
+		return ""
+	}
+	return s.opts.codec.Name()
+}
+
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
 	var st Stats
