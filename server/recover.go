@@ -78,8 +78,10 @@ func (s *Server) guardCall(name string, f func(), loop int, cnt *counters) (perr
 
 func (s *Server) panicked(r any, name string, loop int, cnt *counters) *PanicError {
 	cnt.panics.Add(1)
-	s.opts.logger.Error("callback panicked; closing its connection",
-		"callback", name, "loop", loop, "panic", r, "stack", string(debug.Stack()))
+	if ok, dropped := s.panicLog.allow(); ok {
+		s.opts.logger.Error("callback panicked; closing its connection",
+			"callback", name, "loop", loop, "panic", r, "stack", string(debug.Stack()), "suppressed", dropped)
+	}
 	return &PanicError{Callback: name, Value: r}
 }
 

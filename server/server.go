@@ -23,6 +23,8 @@ type Server struct {
 
 	lim       *limiter
 	acceptLog logLimiter
+	panicLog  logLimiter
+	closeLog  logLimiter
 
 	fh              FrameHandler // h as a FrameHandler, if it is one
 	eofHandler      bool         // h implements EOFHandler
@@ -70,6 +72,8 @@ func New(h Handler, opts ...Option) (*Server, error) {
 		done:            make(chan struct{}),
 		lim:             newLimiter(o.maxConns, o.maxConnsPerIP),
 		acceptLog:       logLimiter{interval: time.Second},
+		panicLog:        logLimiter{interval: time.Second},
+		closeLog:        logLimiter{interval: time.Second},
 	}, nil
 }
 
@@ -149,9 +153,18 @@ func (s *Server) fail(err error) {
 	go s.Close()
 }
 
-// countClose counts a closed connection by its reason.
+// countClose counts a closed connection by its reason, and logs the
+// reasons an operator should hear of (slow consumers, protocol errors) at
+// most once a second.
 func (s *Server) countClose(err error, cnt *counters) {
-	cnt.closedBy[ReasonOf(err)].Add(1)
+	r := ReasonOf(err)
+	cnt.closedBy[r].Add(1)
+	if r != ReasonSlowConsumer && r != ReasonProtocolError {
+		return
+	}
+	if ok, dropped := s.closeLog.allow(); ok {
+		s.opts.logger.Warn("connection closed", "reason", r.String(), "err", err, "suppressed", dropped)
+	}
 }
 
 // acceptFailed counts an accept error and logs it at most once a second.

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/shoalnet/shoal/admin"
 	"github.com/shoalnet/shoal/server"
 )
 
@@ -32,16 +34,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9000", "address to listen on (host:port)")
 	loops := flag.Int("loops", 0, "event loops (0: one per core, from GOMAXPROCS)")
 	portable := flag.Bool("portable", false, "use the portable goroutine-per-connection engine")
+	adminAddr := flag.String("admin", "127.0.0.1:9090", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
 	flag.Parse()
-	if err := run(*addr, *loops, *portable); err != nil {
+	if err := run(*addr, *loops, *portable, *adminAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, loops int, portable bool) error {
+func run(addr string, loops int, portable bool, adminAddr string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	opts := []server.Option{server.WithLogger(log)}
+	opts := []server.Option{server.WithLogger(log), server.WithLoopStats(adminAddr != "")}
 	if loops > 0 {
 		opts = append(opts, server.WithLoops(loops))
 	}
@@ -57,6 +60,15 @@ func run(addr string, loops int, portable bool) error {
 		return err
 	}
 	log.Info("echo server listening", "addr", ln.Addr().String())
+	if adminAddr != "" {
+		adm, err := admin.Start(adminAddr, s)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer adm.Shutdown(context.Background())
+		log.Info("admin endpoints listening", "addr", adm.Addr().String())
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestEchoBinary(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	cmd := exec.Command(bin, "-addr", addr, "-loops", "2")
+	cmd := exec.Command(bin, "-addr", addr, "-loops", "2", "-admin", "127.0.0.1:0")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -37,6 +38,23 @@ func TestEchoBinary(t *testing.T) {
 	line, err := logs.ReadString('\n')
 	if err != nil || !strings.Contains(line, "listening") {
 		t.Fatalf("first log line %q, %v", line, err)
+	}
+	line, err = logs.ReadString('\n')
+	adminAddr := ""
+	if i := strings.Index(line, "addr="); err == nil && strings.Contains(line, "admin") && i > 0 {
+		adminAddr = strings.TrimSpace(line[i+len("addr="):])
+	}
+	if adminAddr == "" {
+		t.Fatalf("admin log line %q, %v", line, err)
+	}
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "shoal_connections") {
+		t.Fatalf("/metrics without shoal metrics:\n%.300s", body)
 	}
 
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
