@@ -48,6 +48,7 @@ type conn struct {
 // connExt holds what few connections need. Owned by the loop.
 type connExt struct {
 	dl        deadlines // in wheel ticks
+	drainAt   int64     // during a drain: not closed before this tick (spread)
 	tm        timer     // fires checkTimers at the earliest deadline
 	reason    error     // CloseWithError's reason
 	producers []*conn   // connections paused until this one drains

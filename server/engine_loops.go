@@ -3,6 +3,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -146,4 +147,27 @@ func (e *loopEngine) stats(st *Stats) {
 	for _, l := range e.loops {
 		st.Loops = append(st.Loops, l.cnt.snapshot())
 	}
+}
+
+// drain runs a graceful shutdown over every loop; see Server.Shutdown.
+func (e *loopEngine) drain(ctx context.Context) error {
+	dones := make([]chan struct{}, len(e.loops))
+	for i, l := range e.loops {
+		dones[i] = make(chan struct{})
+		l.requestDrain(dones[i])
+	}
+	for _, done := range dones {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			for _, l := range e.loops {
+				l.requestForce()
+			}
+			for _, done := range dones {
+				<-done
+			}
+			return ctx.Err()
+		}
+	}
+	return nil
 }

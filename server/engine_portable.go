@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,10 +23,11 @@ type portable struct {
 	wg    sync.WaitGroup
 	stop  chan struct{} // closed by close
 
-	mu     sync.Mutex // guards the fields below
-	lns    []net.Listener
-	conns  map[*stdConn]struct{}
-	closed bool
+	mu       sync.Mutex // guards the fields below
+	lns      []net.Listener
+	conns    map[*stdConn]struct{}
+	closed   bool
+	draining bool // Shutdown began: accepted connections are closed
 }
 
 func newPortable(s *Server) *portable {
@@ -115,7 +117,7 @@ func (e *portable) start(nc net.Conn) {
 	c := &stdConn{e: e, nc: nc, idx: idx, cnt: &e.loops[idx], kick: make(chan struct{}, 1), quit: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	e.mu.Lock()
-	if e.closed {
+	if e.closed || e.draining {
 		e.mu.Unlock()
 		e.s.lim.release(addrIP(nc.RemoteAddr()))
 		nc.Close()
@@ -174,3 +176,74 @@ func (e *portable) stats(st *Stats) {
 		st.Loops = append(st.Loops, e.loops[i].snapshot())
 	}
 }
+
+// drain runs a graceful shutdown; see Server.Shutdown. The portable engine
+// checks its connections every drainPoll.
+func (e *portable) drain(ctx context.Context) error {
+	e.mu.Lock()
+	lns := e.lns
+	e.lns = nil
+	conns := make([]*stdConn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.draining = true
+	e.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	now := time.Now().UnixNano()
+	spread := int64(e.s.opts.drainSpread)
+	for _, c := range conns {
+		c.mu.Lock()
+		c.dl.lastActive = now
+		if spread > 0 {
+			c.drainAt = now + rand.Int64N(spread)
+		}
+		if e.s.goodbyeHandler && !c.closed && !c.closing {
+			if err := c.call(cbGoodbye, nil); err != nil {
+				c.finish(err)
+			} else {
+				c.afterCallback()
+			}
+		}
+		c.mu.Unlock()
+	}
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	quiet := int64(e.s.opts.drainQuiet)
+	for {
+		e.mu.Lock()
+		conns = conns[:0]
+		for c := range e.conns {
+			conns = append(conns, c)
+		}
+		e.mu.Unlock()
+		if len(conns) == 0 {
+			return nil
+		}
+		now := time.Now().UnixNano()
+		for _, c := range conns {
+			c.mu.Lock()
+			if !c.closed && !c.closing && len(c.in) == 0 && c.OutboundBuffered() == 0 &&
+				now-c.dl.lastActive >= quiet && now >= c.drainAt {
+				c.beginClose(ErrServerClosed)
+			}
+			c.mu.Unlock()
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			for _, c := range conns {
+				c.mu.Lock()
+				c.finish(ErrServerClosed)
+				c.mu.Unlock()
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// drainPoll is how often the portable engine looks for idle connections
+// while draining.
+const drainPoll = 20 * time.Millisecond

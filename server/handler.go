@@ -49,6 +49,15 @@ type EOFHandler interface {
 	OnEOF(c Conn)
 }
 
+// GoodbyeHandler is implemented by handlers whose protocol says goodbye
+// before a graceful shutdown: OnGoodbye runs once per connection, on its
+// loop, when Shutdown begins. It may write a close frame (a WebSocket 1001,
+// a GOAWAY with a reconnect hint) and stop starting new work, for example
+// with PauseRead. The connection closes once it is idle.
+type GoodbyeHandler interface {
+	OnGoodbye(c Conn)
+}
+
 // FrameHandler is implemented by handlers of a server with WithCodec:
 // OnFrame then runs once per whole frame, in order, instead of OnData. The
 // frame is a view into the input, valid until OnFrame returns. It runs on

@@ -53,12 +53,17 @@ type eventLoop struct {
 	gid       atomic.Int64 // the loop goroutine's id, for stack dumps
 	stallSeen int64        // turnAt of the last stall reported; owned by the watchdog
 
-	mu       sync.Mutex // guards the fields below; never held while calling out
-	tasks    []func()
-	spare    []func()
-	signaled []*conn // connections with pending Wake/Close requests
-	incoming []incoming
-	stopping bool
+	mu        sync.Mutex // guards the fields below; never held while calling out
+	tasks     []func()
+	spare     []func()
+	signaled  []*conn // connections with pending Wake/Close requests
+	incoming  []incoming
+	stopping  bool
+	drainReq  bool          // Shutdown asked the loop to drain
+	drainDone chan struct{} // closed by the loop when drained
+	forceReq  bool          // the drain deadline passed: close what is left
+
+	drain *loopDrain // non-nil once draining; owned by the loop
 }
 
 // listener is a listening socket registered with one loop.
@@ -216,7 +221,7 @@ func (l *eventLoop) run() error {
 				l.accept(ln)
 			}
 		}
-		if wakeup && l.drain() {
+		if wakeup && l.runQueued() {
 			l.shutdown()
 			return nil
 		}
@@ -255,9 +260,9 @@ func (l *eventLoop) listenerOf(fd int) *listener {
 	return nil
 }
 
-// drain runs the queued tasks, registers handed-over connections and serves
+// runQueued runs the queued tasks, registers handed-over connections and serves
 // Wake/Close requests. It reports whether the loop must stop.
-func (l *eventLoop) drain() bool {
+func (l *eventLoop) runQueued() bool {
 	l.mu.Lock()
 	tasks := l.tasks
 	l.tasks = l.spare[:0]
@@ -266,10 +271,23 @@ func (l *eventLoop) drain() bool {
 	inc := l.incoming
 	l.incoming = nil
 	stop := l.stopping
+	drainReq, forceReq := l.drainReq, l.forceReq
+	l.drainReq, l.forceReq = false, false
 	l.mu.Unlock()
 
 	for _, in := range inc {
+		if l.drain != nil || drainReq {
+			sock.Close(in.fd) // accepted before the listeners closed
+			l.e.s.lim.release(sock.IP(in.sa))
+			continue
+		}
 		l.register(in.fd, in.sa, in.ln)
+	}
+	if drainReq {
+		l.beginDrain()
+	}
+	if forceReq {
+		l.forceClose()
 	}
 	for i, t := range tasks {
 		t()
@@ -427,5 +445,5 @@ func (l *eventLoop) shutdown() {
 	}
 	// Tasks queued before the stop still run, so that every AsyncWrite
 	// completion learns that its connection has closed.
-	l.drain()
+	l.runQueued()
 }

@@ -87,6 +87,8 @@ type options struct {
 	codec         codec.Codec
 	loopStats     bool
 	stallAfter    time.Duration
+	drainQuiet    time.Duration
+	drainSpread   time.Duration
 	logger        *slog.Logger
 }
 
@@ -106,6 +108,7 @@ func defaultOptions() options {
 		closeTimeout:  5 * time.Second,
 		timerTick:     100 * time.Millisecond,
 		stallAfter:    2 * time.Second,
+		drainQuiet:    100 * time.Millisecond,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -136,7 +139,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("server: watermarks need 0 <= low < high, got low %d high %d", o.lowWater, o.highWater)
 	case o.slowPolicy < SlowConsumerClose || o.slowPolicy > SlowConsumerPauseProducer:
 		return fmt.Errorf("server: unknown slow-consumer policy %d", o.slowPolicy)
-	case o.idleTimeout < 0 || o.closeTimeout < 0 || o.stallAfter < 0:
+	case o.idleTimeout < 0 || o.closeTimeout < 0 || o.stallAfter < 0 || o.drainQuiet < 0 || o.drainSpread < 0:
 		return fmt.Errorf("server: timeouts must not be negative")
 	case o.timerTick < time.Millisecond:
 		return fmt.Errorf("server: timer tick must be at least 1ms, got %v", o.timerTick)
@@ -270,4 +273,16 @@ func WithLoopStats(on bool) Option { return optionFunc(func(o *options) { o.loop
 // and counts it in Stats.Stalls (default 2s; 0 turns the watchdog off).
 func WithStallThreshold(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.stallAfter = d })
+}
+
+// WithDrainQuiet sets how long a connection must have been without
+// traffic, with nothing unread and nothing queued, before Shutdown closes
+// it (default 100ms).
+func WithDrainQuiet(d time.Duration) Option { return optionFunc(func(o *options) { o.drainQuiet = d }) }
+
+// WithDrainSpread spreads Shutdown's closes over a window: each connection
+// waits a random part of d first, so that clients do not all reconnect at
+// the same instant (default 0: close as soon as idle).
+func WithDrainSpread(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.drainSpread = d })
 }

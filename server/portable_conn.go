@@ -29,16 +29,17 @@ type stdConn struct {
 	tasks     []func()
 	tasksDone bool // the connection has finished: AsyncWrite fails
 
-	mu     sync.Mutex // the connection's "loop"; guards everything below
-	cond   *sync.Cond // on mu: the reader waits here while paused
-	input             // leftover input between OnData calls
-	view   []byte     // unconsumed input while inside OnData
-	inData bool
-	out    *outbound
-	ctx    any
-	dl     deadlines   // in nanoseconds since the Unix epoch
-	timer  *time.Timer // fires at the earliest deadline
-	reason error       // close reason for OnClose
+	mu      sync.Mutex // the connection's "loop"; guards everything below
+	cond    *sync.Cond // on mu: the reader waits here while paused
+	input              // leftover input between OnData calls
+	view    []byte     // unconsumed input while inside OnData
+	inData  bool
+	out     *outbound
+	ctx     any
+	dl      deadlines   // in nanoseconds since the Unix epoch
+	drainAt int64       // during a drain: not closed before this instant
+	timer   *time.Timer // fires at the earliest deadline
+	reason  error       // close reason for OnClose
 
 	closing, closed, linger bool
 	peerEOF, writeDone      bool

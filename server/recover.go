@@ -25,11 +25,12 @@ const (
 	cbClose
 	cbEOF
 	cbWritable
+	cbGoodbye
 )
 
 var callbackNames = [...]string{
 	cbOpen: "OnOpen", cbData: "OnData", cbWake: "OnWake", cbClose: "OnClose",
-	cbEOF: "OnEOF", cbWritable: "OnWritable",
+	cbEOF: "OnEOF", cbWritable: "OnWritable", cbGoodbye: "OnGoodbye",
 }
 
 // invoke runs one callback of the handler with panic isolation: a panic is
@@ -60,6 +61,8 @@ func (s *Server) invoke(cb callback, c Conn, closeErr error, loop int, cnt *coun
 		s.h.(EOFHandler).OnEOF(c)
 	case cbWritable:
 		s.h.(WritableHandler).OnWritable(c)
+	case cbGoodbye:
+		s.h.(GoodbyeHandler).OnGoodbye(c)
 	}
 	return nil
 }

@@ -15,11 +15,13 @@ type Server struct {
 	h    Handler
 	opts options
 
-	mu      sync.Mutex // guards eng and err
-	eng     engine
-	err     error // first fatal engine error, returned by Serve
-	closing atomic.Bool
-	done    chan struct{} // closed when Close has finished
+	mu          sync.Mutex // guards eng, err, drainErr and cancelDrain
+	eng         engine
+	err         error              // first fatal engine error, returned by Serve
+	drainErr    error              // Shutdown's result
+	cancelDrain context.CancelFunc // ends a Shutdown's drain early (Close)
+	closing     atomic.Bool
+	done        chan struct{} // closed when Close has finished
 
 	lim       *limiter
 	acceptLog logLimiter
@@ -28,6 +30,7 @@ type Server struct {
 
 	fh              FrameHandler // h as a FrameHandler, if it is one
 	eofHandler      bool         // h implements EOFHandler
+	goodbyeHandler  bool         // h implements GoodbyeHandler
 	writableHandler bool         // h implements WritableHandler
 }
 
@@ -42,6 +45,9 @@ type engine interface {
 	stats(st *Stats)
 	// health reports whether the engine's loops are turning.
 	health(ctx context.Context) error
+	// drain closes the listeners, says goodbye and closes connections as
+	// they become idle, until none is left (nil) or ctx ends (ctx.Err()).
+	drain(ctx context.Context) error
 }
 
 // New returns a server that runs h. It validates the options and returns an
@@ -63,9 +69,11 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	}
 	_, eof := h.(EOFHandler)
 	_, writable := h.(WritableHandler)
+	_, goodbye := h.(GoodbyeHandler)
 	return &Server{
 		fh:              fh,
 		eofHandler:      eof,
+		goodbyeHandler:  goodbye,
 		writableHandler: writable,
 		h:               h,
 		opts:            o,
@@ -124,22 +132,66 @@ func (s *Server) ListenAndServe(network, address string) error {
 	return s.Serve(ln)
 }
 
-// Close stops accepting, closes every connection (OnClose receives
+// Close stops accepting, closes every connection at once (OnClose receives
 // ErrServerClosed) and waits until the loops have exited. Every Serve then
-// returns. Close is idempotent.
+// returns. During a Shutdown, Close ends the drain early. Close is
+// idempotent.
 func (s *Server) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
+		s.mu.Lock()
+		cancel := s.cancelDrain
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
 		<-s.done
 		return nil
 	}
+	s.stop(nil)
+	return nil
+}
+
+// Shutdown drains the server gracefully. It closes the listeners first
+// (with SO_REUSEPORT a replacement process may already listen on the same
+// port), runs OnGoodbye on every connection (GoodbyeHandler), keeps serving
+// the connections while they finish what is in flight, and closes each one
+// once it is idle — nothing unread, nothing queued, no traffic for the
+// WithDrainQuiet period — with a FIN after its output, then reads until the
+// peer's FIN so that the close is not a reset. When ctx ends first, the
+// rest are closed at once and Shutdown returns ctx.Err(). OnClose receives
+// ErrServerClosed. Serve returns ErrServerClosed. Calls from any number of
+// goroutines run one drain; all return its result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.closing.CompareAndSwap(false, true) {
+		<-s.done
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.drainErr
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.cancelDrain = cancel
+	eng := s.eng
+	s.mu.Unlock()
+	var err error
+	if eng != nil {
+		err = eng.drain(ctx)
+	}
+	s.stop(err)
+	return err
+}
+
+// stop closes the engine and releases Serve and every waiter.
+func (s *Server) stop(drainErr error) {
 	s.mu.Lock()
 	eng := s.eng
+	s.drainErr = drainErr
 	s.mu.Unlock()
 	if eng != nil {
 		eng.close()
 	}
 	close(s.done)
-	return nil
 }
 
 // fail records a fatal engine error and closes the server in the background.

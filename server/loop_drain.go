@@ -1,0 +1,109 @@
+//go:build unix
+
+package server
+
+import (
+	"math/rand/v2"
+	"sync"
+
+	"github.com/shoalnet/shoal/internal/sock"
+)
+
+// loopDrain is a loop's state while the server shuts down gracefully.
+type loopDrain struct {
+	quiet int64         // ticks without traffic before an idle connection closes
+	timer timer         // checks the connections every tick
+	done  chan struct{} // closed when the loop has no connection left
+	once  sync.Once
+}
+
+// requestDrain asks the loop to start draining. Safe for concurrent use.
+func (l *eventLoop) requestDrain(done chan struct{}) {
+	l.mu.Lock()
+	l.drainDone = done
+	l.drainReq = true
+	l.mu.Unlock()
+	l.wake()
+}
+
+// requestForce asks the loop to close every connection now. Safe for
+// concurrent use.
+func (l *eventLoop) requestForce() {
+	l.mu.Lock()
+	l.forceReq = true
+	l.mu.Unlock()
+	l.wake()
+}
+
+// beginDrain closes the loop's listeners, says goodbye to every
+// connection and starts closing them as they become idle.
+func (l *eventLoop) beginDrain() {
+	if l.drain != nil {
+		return
+	}
+	for _, ln := range l.listeners {
+		sock.Close(ln.fd)
+	}
+	l.listeners = nil
+	l.mu.Lock()
+	done := l.drainDone
+	l.mu.Unlock()
+	d := &loopDrain{quiet: l.ticks(l.opts.drainQuiet), done: done}
+	d.timer.fn = l.checkDrain
+	l.drain = d
+	spread := l.ticks(l.opts.drainSpread)
+	for _, c := range l.conns {
+		if c == nil || c.state&(stClosed|stClosing) != 0 {
+			continue
+		}
+		x := c.extra()
+		x.dl.lastActive = l.now // quiet is counted from the goodbye on
+		if spread > 0 {
+			x.drainAt = l.now + rand.Int64N(spread)
+		}
+		if l.e.s.goodbyeHandler {
+			if err := l.call(cbGoodbye, c, nil); err != nil {
+				c.closeNow(err)
+				continue
+			}
+			c.afterCallback()
+		}
+	}
+	l.flushDirty()
+	l.checkDrain()
+}
+
+// checkDrain closes the connections that have become idle: nothing unread,
+// nothing queued, quiet for the quiet period (and past their spread
+// offset). Closing sends FIN after the flush and reads until the peer's
+// FIN, so no unread input turns it into a reset.
+func (l *eventLoop) checkDrain() {
+	d := l.drain
+	for _, c := range l.conns {
+		if c == nil || c.state&(stClosed|stClosing) != 0 {
+			continue
+		}
+		x := c.extra()
+		if len(c.in) == 0 && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive >= d.quiet && l.now >= x.drainAt {
+			c.beginClose(ErrServerClosed)
+		}
+	}
+	if l.cnt.conns.Load() == 0 {
+		d.once.Do(func() { close(d.done) })
+		return
+	}
+	l.w.schedule(&d.timer, l.now+1)
+}
+
+// forceClose closes every connection at once: the drain deadline passed.
+func (l *eventLoop) forceClose() {
+	for _, c := range l.conns {
+		if c != nil {
+			c.closeNow(ErrServerClosed)
+		}
+	}
+	if d := l.drain; d != nil {
+		l.w.cancel(&d.timer)
+		d.once.Do(func() { close(d.done) })
+	}
+}
