@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/cloudwego/netpoll"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/shoalnet/shoal/admin"
 	"github.com/shoalnet/shoal/server"
 )
 
@@ -29,9 +32,12 @@ type echoServer interface {
 // servers maps an engine name (the -engines and -serve flag values) to a
 // constructor of its echo server.
 var servers = map[string]func() echoServer{
-	"shoal":  func() echoServer { return &shoalEcho{} },
-	"stdnet": func() echoServer { return &stdnetEcho{} },
-	"gnet":   func() echoServer { return &gnetEcho{} },
+	"shoal": func() echoServer { return &shoalEcho{} },
+	// shoal-metrics: shoal with loop statistics on, the admin endpoints
+	// running and /metrics scraped every second, to price observability.
+	"shoal-metrics": func() echoServer { return &shoalEcho{metrics: true} },
+	"stdnet":        func() echoServer { return &stdnetEcho{} },
+	"gnet":          func() echoServer { return &gnetEcho{} },
 	// netpoll is optional: not in the default -engines list.
 	"netpoll": func() echoServer { return &netpollEcho{} },
 }
@@ -48,8 +54,9 @@ func engineNames() string {
 // shoal: the engine of this repository.
 
 type shoalEcho struct {
-	mu sync.Mutex
-	s  *server.Server
+	metrics bool
+	mu      sync.Mutex
+	s       *server.Server
 }
 
 type shoalHandler struct{}
@@ -64,13 +71,23 @@ func (shoalHandler) OnData(c server.Conn) {
 func (shoalHandler) OnClose(server.Conn, error) {}
 
 func (e *shoalEcho) Serve(addr string, loops int) error {
-	s, err := server.New(shoalHandler{}, server.WithLoops(loops))
+	s, err := server.New(shoalHandler{}, server.WithLoops(loops), server.WithLoopStats(e.metrics))
 	if err != nil {
 		return err
 	}
 	e.mu.Lock()
 	e.s = s
 	e.mu.Unlock()
+	if e.metrics {
+		adm, err := admin.Start("127.0.0.1:0", s)
+		if err != nil {
+			return err
+		}
+		defer adm.Shutdown(context.Background())
+		stop := make(chan struct{})
+		defer close(stop)
+		go scrapeEverySecond("http://"+adm.Addr().String()+"/metrics", stop)
+	}
 	err = s.ListenAndServe("tcp", addr)
 	if errors.Is(err, server.ErrServerClosed) {
 		return nil
@@ -84,6 +101,24 @@ func (e *shoalEcho) Stop() {
 	e.mu.Unlock()
 	if s != nil {
 		s.Close()
+	}
+}
+
+// scrapeEverySecond fetches url every second until stop is closed, as a
+// (busy) Prometheus server would.
+func scrapeEverySecond(url string, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if resp, err := http.Get(url); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
 	}
 }
 

@@ -12,6 +12,17 @@
 // with a typed error: ErrFrameTooLarge, ErrMalformed. The server closes the
 // connection with that error as the reason, after flushing what it already
 // answered.
+//
+// # Framings
+//
+//   - [NewLengthField]: a length field of 1, 2, 3, 4 or 8 bytes in either
+//     byte order, after an optional offset, with Netty's adjustment and
+//     strip parameters (LengthFieldBasedFrameDecoder).
+//   - [NewLine] and [NewLineCRLF]: lines ended by a delimiter, "\n" by
+//     default, or by "\n" or "\r\n".
+//   - [NewFixed]: frames of one fixed size.
+//   - [NewJSON]: one JSON value per frame of a Line or a LengthField,
+//     validated and encoded with github.com/bytedance/sonic.
 package codec
 
 import "errors"

@@ -105,4 +105,3 @@ func TestShutdownFromManyGoroutinesRunsOnce(t *testing.T) {
 		t.Fatalf("hook ran %d times", runs.Load())
 	}
 }
-
