@@ -19,10 +19,13 @@ const emfileChildEnv = "SHOAL_TEST_EMFILE_CHILD"
 
 // runChild runs this test binary as the EMFILE child when asked to.
 func runChild() (int, bool) {
-	if os.Getenv(emfileChildEnv) == "" {
-		return 0, false
+	switch {
+	case os.Getenv(emfileChildEnv) != "":
+		return emfileChild(), true
+	case os.Getenv(clientsChildEnv) != "":
+		return clientsChild(), true
 	}
-	return emfileChild(), true
+	return 0, false
 }
 
 // emfileChild runs an echo server with a tiny descriptor limit, prints its
