@@ -131,7 +131,7 @@ func (c *conn) interest() poller.Interest {
 	switch {
 	case c.state&stLinger != 0:
 		in = poller.InterestRead
-	case c.state&(stClosing|stReadPaused|stPeerEOF) == 0 && c.pauses == 0:
+	case c.state&(stClosing|stReadPaused|stPeerEOF) == 0 && c.pauses == 0 && !c.loop.throttled:
 		in = poller.InterestRead
 	}
 	if c.loop.opts.edge || c.state&stWriteArmed != 0 {

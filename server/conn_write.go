@@ -77,7 +77,8 @@ func (c *conn) admit(n int) error {
 	l := c.loop
 	// An empty queue takes any one write: the watermark bounds how far
 	// output piles up, not how large a message may be.
-	if q := c.OutboundBuffered(); q == 0 || q+n <= l.opts.highWater {
+	q := c.OutboundBuffered()
+	if q == 0 || q+n <= l.opts.highWater && !l.e.overBudget(n) {
 		return nil
 	}
 	if c.state&stAboveHigh == 0 {

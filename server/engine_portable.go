@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,11 +18,12 @@ const portableReadSize = 16 << 10
 // goroutine per connection, behind the same Handler API. Callbacks of one
 // connection are serialized by its mutex, which plays the role of the loop.
 type portable struct {
-	s     *Server
-	loops []counters // connections are assigned to virtual loops for Stats
-	next  atomic.Uint32
-	wg    sync.WaitGroup
-	stop  chan struct{} // closed by close
+	s         *Server
+	loops     []counters // connections are assigned to virtual loops for Stats
+	next      atomic.Uint32
+	throttled atomic.Bool // Server.Throttle: readers and accept loops wait
+	wg        sync.WaitGroup
+	stop      chan struct{} // closed by close
 
 	mu       sync.Mutex // guards the fields below
 	lns      []net.Listener
@@ -73,7 +75,16 @@ func (e *portable) serve(ln net.Listener) error {
 func (e *portable) acceptLoop(ln net.Listener) {
 	defer e.wg.Done()
 	for {
+		for e.throttled.Load() {
+			time.Sleep(throttlePoll)
+			if e.isClosed() {
+				return
+			}
+		}
 		nc, err := ln.Accept()
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // interrupted by Throttle
+		}
 		if err != nil {
 			e.mu.Lock()
 			closed := e.closed
@@ -90,6 +101,16 @@ func (e *portable) acceptLoop(ln net.Listener) {
 }
 
 const acceptBackoffPortable = 100 * time.Millisecond
+
+// throttlePoll is how often a throttled accept loop checks whether it may
+// accept again.
+const throttlePoll = 20 * time.Millisecond
+
+func (e *portable) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed || e.draining
+}
 
 func (e *portable) start(nc net.Conn) {
 	o := &e.s.opts
@@ -247,3 +268,71 @@ func (e *portable) drain(ctx context.Context) error {
 // drainPoll is how often the portable engine looks for idle connections
 // while draining.
 const drainPoll = 20 * time.Millisecond
+
+// throttle pauses the readers and the accept loops of the portable engine.
+// Blocked reads and accepts are interrupted with a deadline in the past.
+func (e *portable) throttle(on bool) {
+	e.throttled.Store(on)
+	var deadline time.Time // the zero time clears the deadline
+	if on {
+		deadline = time.Unix(1, 0)
+	}
+	e.mu.Lock()
+	conns := make([]*stdConn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	for _, ln := range e.lns {
+		if d, ok := ln.(interface{ SetDeadline(time.Time) error }); ok {
+			d.SetDeadline(deadline)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range conns {
+		c.nc.SetReadDeadline(deadline)
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	}
+}
+
+func (e *portable) backlogged(context.Context) []backlog {
+	e.mu.Lock()
+	conns := make([]*stdConn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+	var out []backlog
+	for _, c := range conns {
+		c.mu.Lock()
+		if n := c.OutboundBuffered(); n > 0 && !c.closed {
+			out = append(out, backlog{conn: c, loop: c.idx, bytes: n})
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+func (e *portable) shed(_ context.Context, victims []backlog) (closed int, freed int64) {
+	for _, v := range victims {
+		c := v.conn.(*stdConn)
+		c.mu.Lock()
+		if !c.closed {
+			freed += int64(c.OutboundBuffered())
+			closed++
+			c.cnt.slow.Add(1)
+			c.finish(ErrSlowConsumer)
+		}
+		c.mu.Unlock()
+	}
+	return closed, freed
+}
+
+func (e *portable) outbound() int64 {
+	var n int64
+	for i := range e.loops {
+		n += e.loops[i].outBytes.Load()
+	}
+	return n
+}

@@ -53,17 +53,19 @@ type eventLoop struct {
 	gid       atomic.Int64 // the loop goroutine's id, for stack dumps
 	stallSeen int64        // turnAt of the last stall reported; owned by the watchdog
 
-	mu        sync.Mutex // guards the fields below; never held while calling out
-	tasks     []func()
-	spare     []func()
-	signaled  []*conn // connections with pending Wake/Close requests
-	incoming  []incoming
-	stopping  bool
-	drainReq  bool          // Shutdown asked the loop to drain
-	drainDone chan struct{} // closed by the loop when drained
-	forceReq  bool          // the drain deadline passed: close what is left
+	mu          sync.Mutex // guards the fields below; never held while calling out
+	tasks       []func()
+	spare       []func()
+	signaled    []*conn // connections with pending Wake/Close requests
+	incoming    []incoming
+	stopping    bool
+	drainReq    bool          // Shutdown asked the loop to drain
+	drainDone   chan struct{} // closed by the loop when drained
+	forceReq    bool          // the drain deadline passed: close what is left
+	throttleReq *bool         // Server.Throttle asked for this state
 
-	drain *loopDrain // non-nil once draining; owned by the loop
+	drain     *loopDrain // non-nil once draining; owned by the loop
+	throttled bool       // Server.Throttle: no accepts, no reads; owned by the loop
 }
 
 // listener is a listening socket registered with one loop.
@@ -271,8 +273,8 @@ func (l *eventLoop) runQueued() bool {
 	inc := l.incoming
 	l.incoming = nil
 	stop := l.stopping
-	drainReq, forceReq := l.drainReq, l.forceReq
-	l.drainReq, l.forceReq = false, false
+	drainReq, forceReq, throttleReq := l.drainReq, l.forceReq, l.throttleReq
+	l.drainReq, l.forceReq, l.throttleReq = false, false, nil
 	l.mu.Unlock()
 
 	for _, in := range inc {
@@ -282,6 +284,9 @@ func (l *eventLoop) runQueued() bool {
 			continue
 		}
 		l.register(in.fd, in.sa, in.ln)
+	}
+	if throttleReq != nil {
+		l.setThrottle(*throttleReq)
 	}
 	if drainReq {
 		l.beginDrain()

@@ -89,6 +89,7 @@ type options struct {
 	stallAfter    time.Duration
 	drainQuiet    time.Duration
 	drainSpread   time.Duration
+	outBudget     int64
 	logger        *slog.Logger
 }
 
@@ -135,6 +136,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("server: unknown engine %d", o.engine)
 	case o.maxConns < 0 || o.maxConnsPerIP < 0:
 		return fmt.Errorf("server: connection limits must not be negative")
+	case o.outBudget < 0:
+		return fmt.Errorf("server: outbound budget must not be negative")
 	case o.lowWater < 0 || o.highWater <= o.lowWater:
 		return fmt.Errorf("server: watermarks need 0 <= low < high, got low %d high %d", o.lowWater, o.highWater)
 	case o.slowPolicy < SlowConsumerClose || o.slowPolicy > SlowConsumerPauseProducer:
@@ -285,4 +288,12 @@ func WithDrainQuiet(d time.Duration) Option { return optionFunc(func(o *options)
 // the same instant (default 0: close as soon as idle).
 func WithDrainSpread(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.drainSpread = d })
+}
+
+// WithOutboundBudget caps the output queued over all connections (default
+// 0: no cap). A write to a connection that already has output queued, and
+// that would take the total above the budget, meets the slow-consumer
+// policy like one above the connection's high watermark.
+func WithOutboundBudget(bytes int64) Option {
+	return optionFunc(func(o *options) { o.outBudget = bytes })
 }

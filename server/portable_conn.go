@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,7 +138,8 @@ func (c *stdConn) admit(n int) error {
 		return ErrClosed
 	}
 	o := &c.e.s.opts
-	if q := c.OutboundBuffered(); q == 0 || q+n <= o.highWater {
+	q := c.OutboundBuffered()
+	if q == 0 || q+n <= o.highWater && (o.outBudget == 0 || c.e.outbound()+int64(n) <= o.outBudget) {
 		return nil
 	}
 	if !c.aboveHigh {
@@ -308,7 +310,7 @@ func (c *stdConn) readLoop() {
 	max := c.e.s.opts.maxInput
 	for {
 		c.mu.Lock()
-		for (c.readPaused || c.selfPaused || c.closing) && !c.closed && !c.linger {
+		for (c.readPaused || c.selfPaused || c.closing || c.e.throttled.Load()) && !c.closed && !c.linger {
 			c.cond.Wait()
 		}
 		stop := c.closed
@@ -355,6 +357,9 @@ func (c *stdConn) readLoop() {
 					c.afterCallback()
 				}
 			}
+		}
+		if err != nil && !c.closed && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil // interrupted by Throttle: wait for the resume
 		}
 		if err != nil && !c.closed {
 			if errors.Is(err, io.EOF) {

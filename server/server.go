@@ -48,6 +48,14 @@ type engine interface {
 	// drain closes the listeners, says goodbye and closes connections as
 	// they become idle, until none is left (nil) or ctx ends (ctx.Err()).
 	drain(ctx context.Context) error
+	// throttle pauses or resumes accepting and reading everywhere.
+	throttle(on bool)
+	// backlogged lists the connections with output queued.
+	backlogged(ctx context.Context) []backlog
+	// shed closes the given connections as slow consumers.
+	shed(ctx context.Context, victims []backlog) (closed int, freed int64)
+	// outbound returns the bytes queued on all connections.
+	outbound() int64
 }
 
 // New returns a server that runs h. It validates the options and returns an

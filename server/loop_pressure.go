@@ -1,0 +1,126 @@
+//go:build unix
+
+package server
+
+import (
+	"context"
+
+	"github.com/shoalnet/shoal/internal/poller"
+)
+
+func (e *loopEngine) throttle(on bool) {
+	for _, l := range e.loops {
+		l.mu.Lock()
+		l.throttleReq = &on
+		l.mu.Unlock()
+		l.wake()
+	}
+}
+
+// setThrottle applies Throttle on the loop goroutine: listeners and
+// connections lose (or regain) read interest.
+func (l *eventLoop) setThrottle(on bool) {
+	if l.throttled == on {
+		return
+	}
+	l.throttled = on
+	in := poller.InterestRead
+	if on {
+		in = poller.InterestNone
+	}
+	for _, ln := range l.listeners {
+		l.p.Mod(ln.fd, in)
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			c.updateInterest()
+		}
+	}
+}
+
+func (e *loopEngine) backlogged(ctx context.Context) []backlog {
+	results := make(chan []backlog, len(e.loops))
+	asked := 0
+	for _, l := range e.loops {
+		err := l.submit(func() {
+			var out []backlog
+			for _, c := range l.conns {
+				if c != nil && c.state&stClosed == 0 && c.OutboundBuffered() > 0 {
+					out = append(out, backlog{conn: c, loop: l.idx, bytes: c.OutboundBuffered()})
+				}
+			}
+			results <- out
+		})
+		if err == nil {
+			asked++
+		}
+	}
+	var all []backlog
+	for range asked {
+		select {
+		case b := <-results:
+			all = append(all, b...)
+		case <-ctx.Done():
+			return all
+		}
+	}
+	return all
+}
+
+func (e *loopEngine) shed(ctx context.Context, victims []backlog) (int, int64) {
+	type outcome struct {
+		closed int
+		freed  int64
+	}
+	byLoop := make(map[int][]*conn)
+	for _, v := range victims {
+		byLoop[v.loop] = append(byLoop[v.loop], v.conn.(*conn))
+	}
+	results := make(chan outcome, len(byLoop))
+	asked := 0
+	for i, cs := range byLoop {
+		l := e.loops[i]
+		err := l.submit(func() {
+			var o outcome
+			for _, c := range cs {
+				if c.state&stClosed != 0 {
+					continue
+				}
+				o.freed += int64(c.OutboundBuffered())
+				o.closed++
+				l.cnt.slow.Add(1)
+				c.closeNow(ErrSlowConsumer)
+			}
+			results <- o
+		})
+		if err == nil {
+			asked++
+		}
+	}
+	var total outcome
+	for range asked {
+		select {
+		case o := <-results:
+			total.closed += o.closed
+			total.freed += o.freed
+		case <-ctx.Done():
+			return total.closed, total.freed
+		}
+	}
+	return total.closed, total.freed
+}
+
+func (e *loopEngine) outbound() int64 {
+	var n int64
+	for _, l := range e.loops {
+		n += l.cnt.outBytes.Load()
+	}
+	return n
+}
+
+// overBudget reports whether n more bytes would take the output queued on
+// all connections above WithOutboundBudget.
+func (e *loopEngine) overBudget(n int) bool {
+	b := e.s.opts.outBudget
+	return b > 0 && e.outbound()+int64(n) > b
+}
