@@ -1,0 +1,40 @@
+// Package hub keeps the topics of the push server and fans published
+// messages out to their subscribers across the server's event loops.
+//
+// A Subscriber stands for one connection. Its connection's callbacks, which
+// run one at a time on the connection's loop, subscribe and unsubscribe it
+// (Hub.Subscribe, Hub.Unsubscribe), write what is pending for it
+// (Hub.Flush, from OnWake) and remove it when the connection closes
+// (Hub.Leave). Hub.Publish may run on any loop, or any goroutine.
+//
+// Fan-out is encode-once: Publish encodes the MSG frame (length prefix and
+// body) once into a new byte slice and appends that same slice to the
+// pending list of every subscriber of the topic; the slice is never
+// modified afterwards, so every loop may read it at once. A subscriber
+// whose list was empty gets a Conn.Wake, and its loop, in OnWake, hands
+// the whole list to the connection with one Writev, which copies the
+// frames into the connection's outbound queue. Wake-ups collapse: however
+// many messages arrive before the loop gets to a connection, it costs one
+// OnWake and one write. (One AsyncWrite per subscriber per message, the
+// obvious alternative, needs a task-queue slot for each and cannot batch;
+// README.md has the measurement.)
+//
+// Pending frames are bounded per subscriber (WithMaxPending, 4 MiB by
+// default). A subscriber above the bound is closed (CloseSubscriber, the
+// default): a connected subscriber has then received every message of its
+// topics, in order per publisher, and one that fell behind learns it from
+// the close rather than from a silent gap. DropMessage drops the message
+// for that subscriber instead and counts it. Once handed over, output
+// that piles up on a connection past its high watermark meets the server's
+// slow-consumer policy (server.WithSlowConsumerPolicy).
+//
+// A typical handler:
+//
+//	h, err := hub.New(cd) // cd: the server's codec, proto.NewCodec
+//	...
+//	func (p *handler) OnOpen(c server.Conn)           { c.SetContext(p.hub.NewSubscriber(c)) }
+//	func (p *handler) OnWake(c server.Conn)           { p.hub.Flush(c.Context().(*hub.Subscriber), c) }
+//	func (p *handler) OnClose(c server.Conn, _ error) { p.hub.Leave(c.Context().(*hub.Subscriber)) }
+//	// in OnFrame, for a SUB:  n, err := p.hub.Subscribe(sub, string(body.Topic))
+//	// and for a PUB:          n, err := p.hub.Publish(body.Topic, body.Payload)
+package hub
