@@ -70,8 +70,12 @@ type FrameHandler interface {
 
 // Conn is one connection. Its methods say from which goroutines they may be
 // called: "loop only" methods may be called only from a Handler callback of
-// this connection (they touch state owned by its loop); the others are safe
-// for concurrent use.
+// this connection (they touch state owned by its loop) — with the event-loop
+// engine also from a callback of another connection of the same loop
+// (LoopIndex tells), which is how a handler relays between connections
+// without a task; the others are safe for concurrent use. To fan out to
+// connections on other loops, queue the data under a lock of your own and
+// call Wake: OnWake then writes it with Writev on the right loop.
 type Conn interface {
 	// Buffered returns how many inbound bytes are waiting. Loop only.
 	Buffered() int
