@@ -246,7 +246,7 @@ func (e *portable) drain(ctx context.Context) error {
 		now := time.Now().UnixNano()
 		for _, c := range conns {
 			c.mu.Lock()
-			if !c.closed && !c.closing && len(c.in) == 0 && c.OutboundBuffered() == 0 &&
+			if !c.closed && !c.closing && (len(c.in) == 0 || c.readPaused) && c.OutboundBuffered() == 0 &&
 				now-c.dl.lastActive >= quiet && now >= c.drainAt {
 				c.beginClose(ErrServerClosed)
 			}

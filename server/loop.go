@@ -314,7 +314,7 @@ func (l *eventLoop) retryReads() {
 	again := l.again
 	l.again = nil
 	for _, c := range again {
-		if c.state&(stClosed|stClosing) == 0 {
+		if c.interest()&poller.InterestRead != 0 && c.state&stLinger == 0 {
 			c.read()
 		}
 	}

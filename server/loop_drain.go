@@ -73,7 +73,8 @@ func (l *eventLoop) beginDrain() {
 	l.checkDrain()
 }
 
-// checkDrain closes the connections that have become idle: nothing unread,
+// checkDrain closes the connections that have become idle: nothing unread
+// (that the handler still reads),
 // nothing queued, quiet for the quiet period (and past their spread
 // offset). Closing sends FIN after the flush and reads until the peer's
 // FIN, so no unread input turns it into a reset.
@@ -84,7 +85,10 @@ func (l *eventLoop) checkDrain() {
 			continue
 		}
 		x := c.extra()
-		if len(c.in) == 0 && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive >= d.quiet && l.now >= x.drainAt {
+		// Input left over on a connection the handler paused (after its
+		// goodbye) will not be read on: it does not hold the drain.
+		unread := len(c.in) > 0 && c.state&stReadPaused == 0
+		if !unread && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive >= d.quiet && l.now >= x.drainAt {
 			c.beginClose(ErrServerClosed)
 		}
 	}

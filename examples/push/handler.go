@@ -18,11 +18,14 @@ var errNotRequest = fmt.Errorf("%w: not a request", proto.ErrMalformed)
 // the hub and answers with ACK, ERR or PONG. Its callbacks run on the
 // connections' loops and do not block: publishing queues the MSG frame for
 // each subscriber and wakes the subscriber's loop, whose OnWake writes it.
+// In a graceful shutdown OnGoodbye ends each connection with a GOAWAY.
 type handler struct {
-	hub *hub.Hub
-	log *slog.Logger
+	hub    *hub.Hub
+	log    *slog.Logger
+	goAway []byte // the GOAWAY body, the same for every connection; read only
 
 	protocolErrors atomic.Uint64 // connections closed for a malformed body
+	goAways        atomic.Uint64 // GOAWAY frames written
 }
 
 // connState is what a connection carries in its context. Owned by the
@@ -30,6 +33,7 @@ type handler struct {
 type connState struct {
 	sub     *hub.Subscriber
 	scratch []byte // reply bodies are encoded here, then framed by WriteFrame
+	gone    bool   // OnGoodbye ran: no request is served and nothing is written any more
 }
 
 func (h *handler) OnOpen(c server.Conn) {
@@ -38,7 +42,45 @@ func (h *handler) OnOpen(c server.Conn) {
 
 // OnWake writes the messages the hub has queued for the connection.
 func (h *handler) OnWake(c server.Conn) {
-	h.hub.Flush(c.Context().(*connState).sub, c)
+	if st := c.Context().(*connState); !st.gone {
+		h.hub.Flush(st.sub, c)
+	}
+}
+
+// OnGoodbye runs once per connection, on its loop, when the server begins
+// a graceful shutdown (server.Server.Shutdown). In this order it
+//
+//   - stops the hub accepting publishes (hub.Drain; the first call waits
+//     for the publishes in flight on other loops, which never block), so a
+//     PUB acknowledged to any publisher has been queued for every
+//     subscriber, this one included, and later PUBs get ERR going-away;
+//   - stops reading (PauseRead) and drops an incomplete request, which is
+//     then never answered and so never applied;
+//   - writes the messages pending for the connection and takes it out of
+//     its topics, atomically with respect to publishing (hub.Goodbye);
+//   - writes the GOAWAY.
+//
+// So every request read before the goodbye was answered before the GOAWAY,
+// every message queued for the connection precedes it, and nothing follows
+// it. The server closes the connection once it is idle (FIN, then it waits
+// for the client's).
+func (h *handler) OnGoodbye(c server.Conn) {
+	st, ok := c.Context().(*connState)
+	if !ok || st.gone {
+		return
+	}
+	st.gone = true
+	h.hub.Drain()
+	c.PauseRead()
+	if c.Buffered() > 0 { // part of a request: no use for it, and it would keep the connection busy
+		c.Discard(0)
+	}
+	if err := h.hub.Goodbye(st.sub, c); err != nil {
+		return // the slow-consumer policy refused the write and closes the connection
+	}
+	if c.WriteFrame(h.goAway) == nil {
+		h.goAways.Add(1)
+	}
 }
 
 // OnData is not used: the server has a codec and calls OnFrame.
@@ -56,6 +98,9 @@ func (h *handler) OnClose(c server.Conn, err error) {
 // OnFrame handles one request body.
 func (h *handler) OnFrame(c server.Conn, frame []byte) {
 	st := c.Context().(*connState)
+	if st.gone { // read before PauseRead took effect (the portable engine): not served
+		return
+	}
 	b, err := proto.Decode(frame)
 	if err == nil && !b.Type.IsRequest() {
 		err = errNotRequest

@@ -1,7 +1,12 @@
 // Command push is a publish/subscribe server for the push protocol (package
 // proto) on the Shoal engine: clients subscribe to topics, publish to them,
-// and every subscriber gets each message as a MSG frame. It exits cleanly
-// on SIGINT or SIGTERM.
+// and every subscriber gets each message as a MSG frame.
+//
+// SIGINT or SIGTERM drains it gracefully: readiness goes down (with
+// -admin), the listener closes, publishing stops, every connection gets the
+// messages queued for it and a GOAWAY, and closes with a FIN once idle. The
+// exit code says how it went: 0, 1 if a shutdown step failed, 3 if the
+// -drain-timeout deadline passed; a second signal exits at once with 4.
 //
 //	go run ./examples/push -addr 127.0.0.1:9100
 //
@@ -15,15 +20,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
-	"os/signal"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/shoalnet/shoal/admin"
 	"github.com/shoalnet/shoal/examples/push/hub"
 	"github.com/shoalnet/shoal/examples/push/proto"
 	"github.com/shoalnet/shoal/server"
+	"github.com/shoalnet/shoal/shutdown"
 )
 
 // config is the server's configuration, from the flags.
@@ -38,6 +44,12 @@ type config struct {
 	stats         time.Duration
 	logLevel      slog.Level
 	admin         string // admin HTTP address; empty: off
+
+	drainTimeout time.Duration // overall deadline of the graceful shutdown
+	preDrain     time.Duration // wait after readiness goes down, before the listener closes
+	drainQuiet   time.Duration // a draining connection closes after this long idle
+	goAwayRetry  time.Duration // GOAWAY: how long clients should wait before reconnecting
+	goAwayAddr   string        // GOAWAY: where clients should reconnect; empty: the same address
 }
 
 // defaultConfig returns the defaults of the flags.
@@ -49,6 +61,10 @@ func defaultConfig() config {
 		maxTopics:  64,
 		maxPending: 4 << 20,
 		logLevel:   slog.LevelInfo,
+
+		drainTimeout: 25 * time.Second,
+		drainQuiet:   100 * time.Millisecond,
+		goAwayRetry:  time.Second,
 	}
 }
 
@@ -66,6 +82,13 @@ func main() {
 	flag.StringVar(&cfg.admin, "admin", "", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
 	flag.DurationVar(&cfg.stats, "stats", 0, "log counters at this interval (0: only at exit)")
 	flag.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "log level: debug, info, warn, error")
+	flag.DurationVar(&cfg.drainTimeout, "drain-timeout", cfg.drainTimeout, "overall deadline of the graceful shutdown")
+	flag.DurationVar(&cfg.preDrain, "pre-drain", cfg.preDrain,
+		"wait after readiness goes down, before the listener closes (load balancers)")
+	flag.DurationVar(&cfg.drainQuiet, "drain-quiet", cfg.drainQuiet, "quiet time after which a draining connection is closed")
+	flag.DurationVar(&cfg.goAwayRetry, "goaway-retry", cfg.goAwayRetry,
+		"GOAWAY hint: how long clients should wait before reconnecting (millisecond resolution)")
+	flag.StringVar(&cfg.goAwayAddr, "goaway-addr", "", "GOAWAY hint: host:port clients should reconnect to (empty: the same address)")
 	flag.Parse()
 	switch *overLimit {
 	case "close":
@@ -75,18 +98,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "push: -over-limit %q: want close or drop\n", *overLimit)
 		os.Exit(2)
 	}
-	if err := run(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "push:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(cfg))
 }
 
 // newServer builds the server and its handler from cfg; extra options
 // come last.
 func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Server, *handler, error) {
-	if cfg.maxBody < cfg.maxPayload+proto.MaxOverhead {
+	switch {
+	case cfg.maxBody < cfg.maxPayload+proto.MaxOverhead:
 		return nil, nil, fmt.Errorf("max frame %d is below max payload %d + %d bytes of header",
 			cfg.maxBody, cfg.maxPayload, proto.MaxOverhead)
+	case cfg.goAwayRetry < 0 || cfg.goAwayRetry.Milliseconds() > math.MaxUint32:
+		return nil, nil, fmt.Errorf("GOAWAY retry %v: want 0 to %d ms", cfg.goAwayRetry, uint32(math.MaxUint32))
+	case len(proto.AppendGoAway(nil, 0, cfg.goAwayAddr)) > cfg.maxBody:
+		return nil, nil, fmt.Errorf("GOAWAY address of %d bytes does not fit in a frame of %d", len(cfg.goAwayAddr), cfg.maxBody)
 	}
 	cd, err := proto.NewCodec(cfg.maxBody)
 	if err != nil {
@@ -101,8 +126,10 @@ func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &handler{hub: hb, log: log}
-	opts := []server.Option{server.WithCodec(cd), server.WithLogger(log), server.WithLoopStats(cfg.admin != "")}
+	h := &handler{hub: hb, log: log,
+		goAway: proto.AppendGoAway(nil, uint32(cfg.goAwayRetry.Milliseconds()), cfg.goAwayAddr)}
+	opts := []server.Option{server.WithCodec(cd), server.WithLogger(log), server.WithLoopStats(cfg.admin != ""),
+		server.WithDrainQuiet(cfg.drainQuiet)}
 	if cfg.loops > 0 {
 		opts = append(opts, server.WithLoops(cfg.loops))
 	}
@@ -113,62 +140,78 @@ func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Se
 	return s, h, nil
 }
 
-func run(cfg config) error {
+// run serves until a signal, or a failure, ends it with a graceful
+// shutdown, and returns the exit code.
+func run(cfg config) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, "push:", err)
+		return 1
+	}
 	s, h, err := newServer(cfg, log)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	ln, err := server.Listen("tcp", cfg.addr)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	log.Info("push server listening", "addr", ln.Addr().String(), "max_payload", cfg.maxPayload,
 		"max_frame", cfg.maxBody, "max_topics", cfg.maxTopics)
+
+	coord := shutdown.New(shutdown.WithTimeout(cfg.drainTimeout), shutdown.WithPreDrainDelay(cfg.preDrain),
+		shutdown.WithLogger(log))
 	if cfg.admin != "" {
 		adm, err := admin.Start(cfg.admin, s)
 		if err != nil {
 			ln.Close()
-			return err
+			return fail(err)
 		}
-		defer adm.Shutdown(context.Background())
 		if err := registerMetrics(adm.Registry(), h); err != nil {
+			adm.Shutdown(context.Background())
 			ln.Close()
-			return err
+			return fail(err)
 		}
 		log.Info("admin endpoints listening", "addr", adm.Addr().String())
+		coord.Add(shutdown.PhaseNotReady, "readiness", func(context.Context) error { adm.SetReady(false); return nil })
+		coord.Add(shutdown.PhaseFlush, "admin", adm.Shutdown)
 	}
+	coord.Add(shutdown.PhaseDrain, "push", s.Shutdown)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	var tick <-chan time.Time
+	stopStats := make(chan struct{})
+	var statsDone sync.WaitGroup
 	if cfg.stats > 0 {
-		t := time.NewTicker(cfg.stats)
-		defer t.Stop()
-		tick = t.C
-	}
-	go func() {
-		for {
-			select {
-			case <-tick:
-				logStats(log, "stats", s, h)
-			case sg, ok := <-sig:
-				if ok {
-					log.Info("stopping", "signal", sg.String())
+		statsDone.Go(func() {
+			t := time.NewTicker(cfg.stats)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					logStats(log, "stats", s, h)
+				case <-stopStats:
+					return
 				}
-				s.Close()
-				return
 			}
+		})
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if err := s.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+			log.Error("serve failed", "err", err)
+			serveErr <- err
+			coord.Shutdown()
 		}
 	}()
-	err = s.Serve(ln)
-	close(sig)
-	if errors.Is(err, server.ErrServerClosed) {
-		logStats(log, "stopped", s, h)
-		return nil
+	code := coord.Run()
+	close(stopStats)
+	statsDone.Wait()
+	logStats(log, "stopped", s, h)
+	select {
+	case <-serveErr:
+		return max(code, shutdown.ExitHookError)
+	default:
+		return code
 	}
-	return err
 }
 
 // logStats logs the server's and the hub's counters.
@@ -179,6 +222,6 @@ func logStats(log *slog.Logger, msg string, s *server.Server, h *handler) {
 		"topics", hs.Topics, "subscriptions", hs.Subscriptions, "publishes", hs.Publishes,
 		"encodes", hs.Encodes, "delivered", hs.Delivered, "dropped", hs.Dropped,
 		"slow_closed", hs.SlowClosed, "flushes", hs.Flushes, "flushed", hs.Flushed,
-		"server_slow_consumers", st.SlowConsumers,
+		"goaways", h.goAways.Load(), "server_slow_consumers", st.SlowConsumers,
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
 }

@@ -33,6 +33,8 @@ func registerMetrics(reg prometheus.Registerer, h *handler) error {
 			stat(func(s hub.Stats) float64 { return float64(s.Flushed) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_protocol_errors_total", Help: "Connections closed for a malformed body."},
 			func() float64 { return float64(h.protocolErrors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_goaways_total", Help: "GOAWAY frames written in a graceful shutdown."},
+			func() float64 { return float64(h.goAways.Load()) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

@@ -26,7 +26,7 @@ func TestRegisterMetrics(t *testing.T) {
 	}
 	for _, name := range []string{"push_topics", "push_subscriptions", "push_publishes_total", "push_encodes_total",
 		"push_delivered_total", "push_dropped_total", "push_slow_closed_total", "push_flushes_total",
-		"push_flushed_total", "push_protocol_errors_total"} {
+		"push_flushed_total", "push_protocol_errors_total", "push_goaways_total"} {
 		if !got[name] {
 			t.Errorf("metric %s missing", name)
 		}

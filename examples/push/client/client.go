@@ -22,6 +22,13 @@ type Message struct {
 	Time    int64  // when the server accepted the publish, Unix nanoseconds
 }
 
+// GoAway is the server's notice that it is shutting down: a GOAWAY frame,
+// the last frame of the connection.
+type GoAway struct {
+	RetryAfter time.Duration // wait this long before reconnecting (and add some jitter)
+	Addr       string        // where to reconnect ("host:port"); empty: the same address
+}
+
 // Client is one connection to a push server. It is safe for concurrent use.
 //
 // Lock order: wmu, then mu.
@@ -35,10 +42,13 @@ type Client struct {
 	body  []byte
 	frame []byte
 
-	mu      sync.Mutex       // guards pending, err and closing
-	pending map[uint32]*call // requests waiting for their reply
-	err     error            // why the connection ended; set once
-	closing bool
+	mu        sync.Mutex       // guards pending, err, closing, goAway and goneAway
+	pending   map[uint32]*call // requests waiting for their reply
+	err       error            // why the connection ended; set once
+	closing   bool
+	goAway    GoAway        // the server's GOAWAY, once goneAway
+	goneAway  bool          // a GOAWAY arrived: no request is sent any more
+	goingAway chan struct{} // closed when goneAway is set
 
 	msgs chan Message  // nil with WithHandler
 	quit chan struct{} // closed by Close; frees a reader blocked on msgs
@@ -88,12 +98,13 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 // newClient runs the protocol over nc, which it owns from then on.
 func newClient(nc net.Conn, cd *codec.LengthField, o options) *Client {
 	c := &Client{
-		nc:      nc,
-		cd:      cd,
-		opts:    o,
-		pending: make(map[uint32]*call),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		nc:        nc,
+		cd:        cd,
+		opts:      o,
+		pending:   make(map[uint32]*call),
+		goingAway: make(chan struct{}),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	if o.onMessage == nil {
 		c.msgs = make(chan Message, o.msgBuf)
@@ -109,9 +120,27 @@ func (c *Client) Messages() <-chan Message { return c.msgs }
 // Done returns a channel that is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// GoingAway returns a channel that is closed when the server has sent
+// GOAWAY: it is shutting down. Every message and reply the server sent
+// came before it (the messages are on the Messages channel ahead of its
+// close, or were handed to the WithHandler callback), and nothing follows:
+// requests waiting for a reply then fail with ErrGoingAway, and so do new
+// ones. The server then closes the connection; the client closes its side
+// when the server's FIN arrives, and Err returns ErrGoingAway. Reconnect as
+// GoAway says.
+func (c *Client) GoingAway() <-chan struct{} { return c.goingAway }
+
+// GoAway returns the server's GOAWAY, and whether it has arrived.
+func (c *Client) GoAway() (GoAway, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goAway, c.goneAway
+}
+
 // Err returns why the connection ended: nil while it is open, ErrClosed
-// after Close, an *Error if the server closed it with an ERR, or the read
-// error (io.EOF when the server closed it without one).
+// after Close, ErrGoingAway after a GOAWAY and the server's clean close,
+// an *Error if the server closed it with an ERR, or the read error (io.EOF
+// when the server closed it without either).
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -219,8 +248,11 @@ func (c *Client) send(ctx context.Context, b proto.Body, cl *call) error {
 		return fmt.Errorf("client: %v of %d bytes: %w", b.Type, len(c.body), err)
 	}
 	c.mu.Lock()
-	if c.err != nil || c.closing {
+	if c.err != nil || c.closing || c.goneAway {
 		err := c.err
+		if err == nil && c.goneAway && !c.closing {
+			err = ErrGoingAway
+		}
 		c.mu.Unlock()
 		return cmpOr(err, ErrClosed)
 	}
@@ -259,6 +291,8 @@ func (c *Client) readLoop() {
 		err = ErrClosed
 	case c.err != nil: // an ERR that announced the close
 		err = c.err
+	case c.goneAway && err == io.EOF: // the clean end of a graceful shutdown
+		err = ErrGoingAway
 	}
 	c.err = err
 	pending := c.pending
@@ -275,11 +309,13 @@ func (c *Client) readLoop() {
 }
 
 // read fills the buffer from the connection and dispatches every whole
-// frame in it. It returns the error that ended the connection.
+// frame in it. It returns the error that ended the connection: io.EOF for
+// a FIN between two frames.
 func (c *Client) read() error {
 	buf := make([]byte, c.opts.readBuf)
 	start, end := 0, 0 // buf[start:end] is unconsumed input
 	filled := false    // the last read filled the buffer: more is probably waiting
+	goneAway := false  // a GOAWAY was dispatched: it must be the last frame
 	for {
 		for {
 			body, n, err := c.cd.Decode(buf[start:end])
@@ -290,7 +326,10 @@ func (c *Client) read() error {
 				break
 			}
 			start += n
-			if err := c.dispatch(body); err != nil {
+			if goneAway {
+				return errAfterGoAway
+			}
+			if goneAway, err = c.dispatch(body); err != nil {
 				return err
 			}
 		}
@@ -310,6 +349,9 @@ func (c *Client) read() error {
 		n, err := c.nc.Read(buf[end:])
 		end += n
 		filled = end == len(buf)
+		if goneAway && n > 0 {
+			return errAfterGoAway
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return ErrClosed
@@ -322,18 +364,19 @@ func (c *Client) read() error {
 	}
 }
 
-// dispatch handles one frame body from the server.
-func (c *Client) dispatch(body []byte) error {
+// dispatch handles one frame body from the server and reports whether it
+// was a GOAWAY.
+func (c *Client) dispatch(body []byte) (bool, error) {
 	b, err := proto.Decode(body)
 	if err != nil {
-		return fmt.Errorf("client: body from the server: %w", err)
+		return false, fmt.Errorf("client: body from the server: %w", err)
 	}
 	switch b.Type {
 	case proto.TypeMsg:
 		m := Message{Topic: b.Topic, Payload: b.Payload, Seq: b.Seq, Time: b.Time}
 		if c.msgs == nil {
 			c.opts.onMessage(m)
-			return nil
+			return false, nil
 		}
 		own := make([]byte, len(m.Topic)+len(m.Payload))
 		n := copy(own, m.Topic)
@@ -342,25 +385,43 @@ func (c *Client) dispatch(body []byte) error {
 		select {
 		case c.msgs <- m:
 		case <-c.quit:
-			return ErrClosed
+			return false, ErrClosed
 		}
 	case proto.TypeAck:
-		return c.resolve(b.Req, b.Of, reply{count: b.Count})
+		return false, c.resolve(b.Req, b.Of, reply{count: b.Count})
 	case proto.TypePong:
-		return c.resolve(b.Req, proto.TypePing, reply{token: b.Token})
+		return false, c.resolve(b.Req, proto.TypePing, reply{token: b.Token})
 	case proto.TypeErr:
 		e := &Error{Code: b.Code, Message: string(b.Message)}
 		if b.Req == 0 { // the server is closing the connection
 			c.mu.Lock()
 			c.err = e
 			c.mu.Unlock()
-			return nil
+			return false, nil
 		}
-		return c.resolve(b.Req, 0, reply{err: e})
+		return false, c.resolve(b.Req, 0, reply{err: e})
+	case proto.TypeGoAway:
+		c.goAwayArrived(GoAway{RetryAfter: time.Duration(b.Retry) * time.Millisecond, Addr: string(b.Addr)})
+		return true, nil
 	default:
-		return fmt.Errorf("client: the server sent a %v", b.Type)
+		return false, fmt.Errorf("client: the server sent a %v", b.Type)
 	}
-	return nil
+	return false, nil
+}
+
+// goAwayArrived records the GOAWAY and fails the requests still waiting:
+// the server answered every request it read before the GOAWAY, so these
+// were not applied.
+func (c *Client) goAwayArrived(g GoAway) {
+	c.mu.Lock()
+	c.goAway, c.goneAway = g, true
+	pending := c.pending
+	c.pending = make(map[uint32]*call)
+	c.mu.Unlock()
+	close(c.goingAway)
+	for _, cl := range pending {
+		cl.complete(reply{err: ErrGoingAway})
+	}
 }
 
 // resolve completes the request req. of is the request type the reply

@@ -90,7 +90,8 @@ func serve(t *testing.T, sn net.Conn, cd *codec.LengthField, reply func(proto.Bo
 
 // TestFramesSplitAtEveryOffset feeds the client a stream of server frames
 // cut in two at every offset: what it delivers must not depend on the cut.
-// One message is larger than the read buffer, so the buffer grows.
+// One message is larger than the read buffer, so the buffer grows. The
+// stream ends with a GOAWAY and the server's close.
 func TestFramesSplitAtEveryOffset(t *testing.T) {
 	cd, _ := proto.NewCodec(proto.MaxOverhead + 1024)
 	want := []proto.Body{
@@ -102,6 +103,7 @@ func TestFramesSplitAtEveryOffset(t *testing.T) {
 	for _, b := range want {
 		stream = append(stream, frame(t, cd, b)...)
 	}
+	stream = append(stream, frame(t, cd, proto.Body{Type: proto.TypeGoAway, Retry: 1500, Addr: []byte("127.0.0.2:9100")})...)
 	for cut := 0; cut <= len(stream); cut++ {
 		var got []proto.Body
 		c, sn, _ := pipeClient(t, WithReadBuffer(64, 64), WithMaxBody(proto.MaxOverhead+1024), WithHandler(func(m Message) {
@@ -121,8 +123,11 @@ func TestFramesSplitAtEveryOffset(t *testing.T) {
 				t.Fatalf("cut at %d: message %d is %+v, want %+v", cut, i, got[i], want[i])
 			}
 		}
-		if err := c.Err(); !errors.Is(err, io.EOF) {
-			t.Fatalf("cut at %d: Err() = %v, want io.EOF", cut, err)
+		if err := c.Err(); !errors.Is(err, ErrGoingAway) {
+			t.Fatalf("cut at %d: Err() = %v, want ErrGoingAway", cut, err)
+		}
+		if g, ok := c.GoAway(); !ok || g != (GoAway{RetryAfter: 1500 * time.Millisecond, Addr: "127.0.0.2:9100"}) {
+			t.Fatalf("cut at %d: GoAway() = %+v, %v", cut, g, ok)
 		}
 	}
 }
@@ -293,6 +298,79 @@ func answerOnce(t *testing.T, sn net.Conn, cd *codec.LengthField, reply func(pro
 			sn.Write(frame(t, cd, r))
 		}
 		return
+	}
+}
+
+// TestGoAway: a GOAWAY comes after the messages and replies before it,
+// fails the request the server did not answer and the ones made after it,
+// and the server's close then ends the connection with ErrGoingAway.
+func TestGoAway(t *testing.T) {
+	c, sn, cd := pipeClient(t)
+	go answerOnce(t, sn, cd, func(req proto.Body) []proto.Body {
+		return []proto.Body{
+			{Type: proto.TypeMsg, Seq: 1, Topic: []byte("news"), Payload: []byte("last")},
+			{Type: proto.TypeGoAway}, // the PING is not answered
+		}
+	})
+	if _, err := c.Ping(context.Background()); !errors.Is(err, ErrGoingAway) {
+		t.Fatalf("a request unanswered at the GOAWAY: %v, want ErrGoingAway", err)
+	}
+	select {
+	case <-c.GoingAway():
+	default:
+		t.Fatal("GoingAway is not closed after the GOAWAY")
+	}
+	if len(c.Messages()) != 1 {
+		t.Fatalf("%d messages ahead of the GOAWAY, want 1", len(c.Messages()))
+	}
+	if g, ok := c.GoAway(); !ok || g != (GoAway{}) {
+		t.Fatalf("GoAway() = %+v, %v; want the zero hint", g, ok)
+	}
+	if _, err := c.Publish(context.Background(), "news", nil); !errors.Is(err, ErrGoingAway) {
+		t.Fatalf("a request after the GOAWAY: %v, want ErrGoingAway", err)
+	}
+	if err := c.PublishAsync("news", nil, nil); !errors.Is(err, ErrGoingAway) {
+		t.Fatalf("PublishAsync after the GOAWAY: %v, want ErrGoingAway", err)
+	}
+	<-c.Done() // answerOnce closed its end: the server's FIN
+	if err := c.Err(); !errors.Is(err, ErrGoingAway) {
+		t.Fatalf("Err() = %v, want ErrGoingAway", err)
+	}
+	if m, ok := <-c.Messages(); !ok || string(m.Payload) != "last" {
+		t.Fatalf("message %+v, %v", m, ok)
+	}
+	if _, ok := <-c.Messages(); ok {
+		t.Fatal("Messages is open after the close")
+	}
+}
+
+// TestDataAfterGoAway: the server must send nothing after its GOAWAY,
+// whether it comes in the read of the GOAWAY or in a later one.
+func TestDataAfterGoAway(t *testing.T) {
+	cd, _ := proto.NewCodec(proto.MaxOverhead + proto.DefaultMaxPayload)
+	goAway := frame(t, cd, proto.Body{Type: proto.TypeGoAway, Retry: 10})
+	msg := frame(t, cd, proto.Body{Type: proto.TypeMsg, Topic: []byte("t")})
+	for _, tc := range []struct {
+		name   string
+		writes [][]byte
+	}{
+		{"a frame in the same read", [][]byte{append(bytes.Clone(goAway), msg...)}},
+		{"a frame in a later read", [][]byte{goAway, msg}},
+		{"one byte in a later read", [][]byte{goAway, {0}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, sn, _ := pipeClient(t)
+			go func() {
+				defer sn.Close()
+				for _, w := range tc.writes {
+					sn.Write(w)
+				}
+			}()
+			<-c.Done()
+			if err := c.Err(); !errors.Is(err, errAfterGoAway) {
+				t.Fatalf("Err() = %v, want errAfterGoAway", err)
+			}
+		})
 	}
 }
 

@@ -13,4 +13,13 @@
 //	if _, err := c.Subscribe(ctx, "news"); err != nil { ... }
 //	n, err := c.Publish(ctx, "news", []byte("hello")) // n: subscribers handed the message
 //	m := <-c.Messages()                               // Topic "news", Payload "hello"
+//
+// When the server shuts down gracefully it ends the connection with a
+// GOAWAY, after every message and reply it owes the client: GoingAway is
+// closed, requests not answered by then fail with ErrGoingAway (the server
+// did not apply them), the server's FIN follows and the client closes its
+// side cleanly. Reconnect as the GOAWAY says:
+//
+//	<-c.GoingAway()
+//	g, _ := c.GoAway() // g.RetryAfter, g.Addr ("": the same address)
 package client

@@ -28,6 +28,14 @@
 // that piles up on a connection past its high watermark meets the server's
 // slow-consumer policy (server.WithSlowConsumerPolicy).
 //
+// Graceful shutdown takes two calls. Drain, once, stops the hub accepting
+// publishes (ErrDraining) after those in flight have queued their message
+// for every subscriber, so that an acknowledged publish is pending for, or
+// written to, each of them. Goodbye, per connection on its loop, writes
+// what is pending for the subscriber and removes it from its topics,
+// atomically with respect to Publish: the goodbye frame written next comes
+// after every message queued for it, and nothing follows.
+//
 // A typical handler:
 //
 //	h, err := hub.New(cd) // cd: the server's codec, proto.NewCodec
@@ -35,6 +43,11 @@
 //	func (p *handler) OnOpen(c server.Conn)           { c.SetContext(p.hub.NewSubscriber(c)) }
 //	func (p *handler) OnWake(c server.Conn)           { p.hub.Flush(c.Context().(*hub.Subscriber), c) }
 //	func (p *handler) OnClose(c server.Conn, _ error) { p.hub.Leave(c.Context().(*hub.Subscriber)) }
+//	func (p *handler) OnGoodbye(c server.Conn) {
+//		p.hub.Drain()
+//		c.PauseRead()
+//		p.hub.Goodbye(c.Context().(*hub.Subscriber), c) // then write the goodbye frame
+//	}
 //	// in OnFrame, for a SUB:  n, err := p.hub.Subscribe(sub, string(body.Topic))
 //	// and for a PUB:          n, err := p.hub.Publish(body.Topic, body.Payload)
 package hub

@@ -17,6 +17,8 @@ var (
 	ErrAlreadySubscribed = errors.New("hub: already subscribed")
 	// ErrNotSubscribed: the subscriber is not subscribed to the topic.
 	ErrNotSubscribed = errors.New("hub: not subscribed")
+	// ErrDraining: Drain was called; the hub accepts no more publishes.
+	ErrDraining = errors.New("hub: draining, not accepting publishes")
 )
 
 // Code returns the protocol error code for an error of the hub, and false
@@ -33,6 +35,8 @@ func Code(err error) (proto.Code, bool) {
 		return proto.CodeAlreadySubscribed, true
 	case errors.Is(err, ErrNotSubscribed):
 		return proto.CodeNotSubscribed, true
+	case errors.Is(err, ErrDraining):
+		return proto.CodeGoingAway, true
 	}
 	return 0, false
 }

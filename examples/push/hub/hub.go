@@ -30,11 +30,17 @@ type Writer interface {
 // Hub maps topics to subscribers. It is safe for concurrent use; the
 // per-subscriber rules are on Subscriber.
 //
-// Lock order: Hub.mu, then topic.mu. Publish takes Hub.mu for reading only
-// and no lock at all once a topic's subscriber snapshot is current.
+// Lock order: Hub.gate, then Hub.mu, then topic.mu, then Subscriber.mu.
+// Publish holds gate for reading from its check to its last enqueue, takes
+// Hub.mu for reading only, and no other lock but the subscribers' once a
+// topic's subscriber snapshot is current.
 type Hub struct {
 	enc  codec.Encoder
 	opts options
+
+	gate     sync.RWMutex // held for reading by Publish; Drain takes it to wait out publishes in flight
+	draining bool         // guarded by gate: Publish fails with ErrDraining
+	drained  atomic.Bool  // draining is set: a fast path for the later Drain calls
 
 	mu     sync.RWMutex      // guards topics
 	topics map[string]*topic // topics with at least one subscriber
@@ -59,16 +65,18 @@ type topic struct {
 }
 
 // Subscriber is one connection's subscriptions and the messages waiting
-// for its loop. Hub.Subscribe, Hub.Unsubscribe, Hub.Leave and Flush for one
-// Subscriber must not run concurrently (a connection's callbacks never do);
-// Publish may run at any time.
+// for its loop. Hub.Subscribe, Hub.Unsubscribe, Hub.Leave, Hub.Flush and
+// Hub.Goodbye for one Subscriber must not run concurrently (a connection's
+// callbacks never do); Publish may run at any time. After Goodbye a
+// Subscriber gets no more messages: do not subscribe it again.
 type Subscriber struct {
 	sink   Sink
 	topics map[string]*topic // owned by the subscriber's connection
 
-	mu       sync.Mutex // guards pending and pendingN
+	mu       sync.Mutex // guards pending, pendingN and gone
 	pending  [][]byte   // MSG frames not yet handed to the connection, oldest first
 	pendingN int        // bytes in pending
+	gone     bool       // Goodbye took the last pending messages: nothing is queued from then on
 	spare    [][]byte   // the previous pending slice, reused; owned by Flush
 
 	dropped atomic.Uint64
@@ -186,7 +194,8 @@ func (h *Hub) remove(s *Subscriber, name string, t *topic) int {
 // topic's next sequence number and the time, and the same slice is queued
 // for every subscriber, whose loop is woken to write it (Subscriber.Flush).
 // Publish does not keep topic or payload. It may be called from any
-// goroutine and does not block on subscribers.
+// goroutine and does not block on subscribers. After Drain it fails with
+// ErrDraining.
 //
 // Messages of one publisher (one goroutine, or one connection's callbacks)
 // reach every subscriber in the order published. Messages of concurrent
@@ -198,6 +207,11 @@ func (h *Hub) Publish(name, payload []byte) (int, error) {
 		return 0, ErrBadTopic
 	case len(payload) > h.opts.maxPayload:
 		return 0, ErrPayloadTooLarge
+	}
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	if h.draining {
+		return 0, ErrDraining
 	}
 	h.publishes.Add(1)
 	h.mu.RLock()
@@ -232,6 +246,10 @@ func (h *Hub) enqueue(s *Subscriber, frame []byte) bool {
 		return false
 	}
 	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return false
+	}
 	if s.pendingN > 0 && s.pendingN+len(frame) > h.opts.maxPending {
 		s.mu.Unlock()
 		h.overLimit(s)
@@ -264,6 +282,47 @@ func (h *Hub) Flush(s *Subscriber, w Writer) error {
 	h.flushed.Add(uint64(len(batch)))
 	clear(batch) // drop the references to the shared frames
 	s.spare = batch[:0]
+	return err
+}
+
+// Drain stops the hub accepting publishes, for a graceful shutdown: Publish
+// fails with ErrDraining from then on. Drain returns once every publish in
+// flight has queued its message for all its subscribers, so a publish that
+// succeeded (and was acknowledged) is pending for, or written to, each of
+// them. It may block that long, which is short: a publish never waits for
+// a subscriber. Later calls return at once. Safe for concurrent use.
+func (h *Hub) Drain() {
+	if h.drained.Load() {
+		return
+	}
+	h.gate.Lock()
+	h.draining = true
+	h.drained.Store(true)
+	h.gate.Unlock()
+}
+
+// Goodbye writes the messages pending for s to w, its connection, and
+// removes s from all its topics: call it from the connection's loop when
+// the server says goodbye (OnGoodbye), then write the goodbye frame. The
+// pending messages are taken, and s marked gone, under the lock Publish
+// holds to queue a message for s, so nothing is queued for s afterwards:
+// every message queued for s is in this write or an earlier one. Like
+// Flush and Leave, Goodbye must not run concurrently with the other
+// calls for s. It returns the error of the write.
+func (h *Hub) Goodbye(s *Subscriber, w Writer) error {
+	s.mu.Lock()
+	batch := s.pending
+	s.pending, s.pendingN, s.gone = nil, 0, true
+	s.mu.Unlock()
+	h.Leave(s)
+	if len(batch) == 0 {
+		return nil
+	}
+	_, err := w.Writev(batch)
+	h.flushes.Add(1)
+	h.flushed.Add(uint64(len(batch)))
+	clear(batch)
+	s.spare = nil
 	return err
 }
 

@@ -320,6 +320,7 @@ func TestCode(t *testing.T) {
 		{ErrTooManyTopics, proto.CodeTooManyTopics, true},
 		{fmt.Errorf("wrapped: %w", ErrAlreadySubscribed), proto.CodeAlreadySubscribed, true},
 		{ErrNotSubscribed, proto.CodeNotSubscribed, true},
+		{ErrDraining, proto.CodeGoingAway, true},
 		{errors.New("other"), 0, false},
 	} {
 		if code, ok := Code(tc.err); code != tc.code || ok != tc.ok {
@@ -405,5 +406,138 @@ func TestConcurrentPublishers(t *testing.T) {
 	}
 	if st := h.Stats(); st.Encodes != publishers*perPublisher || st.Topics != 1 || st.Subscriptions != steady {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestGoodbye: Goodbye writes what is pending, takes the subscriber out of
+// its topics, and nothing is queued for it afterwards, even by a publish
+// that took its snapshot of the topic before.
+func TestGoodbye(t *testing.T) {
+	cd := newCodec(t)
+	h := newHub(t)
+	leaving, staying := h.NewSubscriber(&sink{}), h.NewSubscriber(&sink{})
+	for _, s := range []*Subscriber{leaving, staying} {
+		for _, topic := range []string{"a", "b"} {
+			if _, err := h.Subscribe(s, topic); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 3 {
+		h.Publish([]byte("a"), []byte{byte(i)})
+	}
+
+	w := &writer{}
+	if err := h.Goodbye(leaving, w); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.frames) != 3 {
+		t.Fatalf("Goodbye wrote %d frames, want the 3 pending", len(w.frames))
+	}
+	for i, f := range w.frames {
+		if m := decodeMsg(t, cd, f); m.Payload[0] != byte(i) {
+			t.Fatalf("frame %d carries message %d", i, m.Payload[0])
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want int
+	}{
+		{"subscribers of a", h.Subscribers("a"), 1},
+		{"subscribers of b", h.Subscribers("b"), 1},
+		{"topics of the leaver", leaving.Topics(), 0},
+		// A publish in flight whose snapshot of the topic still holds it.
+		{"queued for it by a stale snapshot", boolInt(h.enqueue(leaving, []byte("late"))), 0},
+		{"a publish after Goodbye reaches", mustPublish(t, h, "b"), 1},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+	w.frames = nil
+	if err := h.Flush(leaving, w); err != nil || len(w.frames) != 0 {
+		t.Fatalf("Flush after Goodbye wrote %d frames, %v", len(w.frames), err)
+	}
+	h.Leave(leaving) // the connection closes: nothing left to do
+	if st := h.Stats(); st.Subscriptions != 2 {
+		t.Fatalf("stats %+v, want the 2 subscriptions of the one that stayed", st)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func mustPublish(t *testing.T, h *Hub, topic string) int {
+	t.Helper()
+	n, err := h.Publish([]byte(topic), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDrainWaitsForPublishesInFlight publishes from several goroutines
+// while Drain runs, then says goodbye to every subscriber: each publish
+// either failed with ErrDraining or was queued for every subscriber, and
+// the goodbye writes hand each subscriber exactly the successful ones.
+func TestDrainWaitsForPublishesInFlight(t *testing.T) {
+	cd := newCodec(t)
+	h := newHub(t)
+	const subscribers, publishers = 50, 4
+	subs := make([]*Subscriber, subscribers)
+	for i := range subs {
+		subs[i] = h.NewSubscriber(&sink{})
+		if _, err := h.Subscribe(subs[i], "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ok [publishers]int
+	var started sync.WaitGroup
+	var wg sync.WaitGroup
+	for p := range publishers {
+		started.Add(1)
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				n, err := h.Publish([]byte("t"), []byte{byte(p), byte(i >> 16), byte(i >> 8), byte(i)})
+				if i == 10 {
+					started.Done()
+				}
+				if errors.Is(err, ErrDraining) {
+					return
+				}
+				if err != nil || n != subscribers {
+					t.Errorf("publish %d of %d: %d, %v; want %d", i, p, n, err, subscribers)
+					return
+				}
+				ok[p]++
+			}
+		})
+	}
+	started.Wait()
+	h.Drain()
+	h.Drain() // later calls return at once
+	wg.Wait()
+	if _, err := h.Publish([]byte("t"), nil); !errors.Is(err, ErrDraining) {
+		t.Fatalf("Publish after Drain: %v", err)
+	}
+	for i, s := range subs {
+		w := &writer{}
+		if err := h.Goodbye(s, w); err != nil {
+			t.Fatal(err)
+		}
+		var got [publishers]int
+		for _, f := range w.frames {
+			got[decodeMsg(t, cd, f).Payload[0]]++
+		}
+		if got != ok {
+			t.Fatalf("subscriber %d got %v messages per publisher, want the acknowledged %v", i, got, ok)
+		}
+	}
+	if st := h.Stats(); st.Topics != 0 || st.Subscriptions != 0 {
+		t.Fatalf("stats after every goodbye %+v", st)
 	}
 }

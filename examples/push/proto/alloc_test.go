@@ -16,6 +16,7 @@ func TestZeroAlloc(t *testing.T) {
 		{"AppendAck", func() { buf = AppendAck(buf[:0], 1, TypeSub, 2) }},
 		{"AppendErr", func() { buf = AppendErr(buf[:0], 1, CodeBadTopic, "bad topic") }},
 		{"AppendPong", func() { buf = AppendPong(buf[:0], 1, 2) }},
+		{"AppendGoAway", func() { buf = AppendGoAway(buf[:0], 1000, "127.0.0.1:9100") }},
 		{"ValidTopic", func() { ValidTopic(pub[6:10]) }},
 	} {
 		if n := testing.AllocsPerRun(100, tc.f); n != 0 {

@@ -16,10 +16,11 @@ const (
 	TypePub   Type = 0x03 // publish a payload to a topic
 	TypePing  Type = 0x04 // ask for a PONG
 
-	TypeAck  Type = 0x81 // a request succeeded
-	TypeErr  Type = 0x82 // a request failed, or the connection is about to close
-	TypeMsg  Type = 0x83 // a published message, to a subscriber
-	TypePong Type = 0x84 // the answer to a PING
+	TypeAck    Type = 0x81 // a request succeeded
+	TypeErr    Type = 0x82 // a request failed, or the connection is about to close
+	TypeMsg    Type = 0x83 // a published message, to a subscriber
+	TypePong   Type = 0x84 // the answer to a PING
+	TypeGoAway Type = 0x85 // the server is shutting down: reconnect, after a while, maybe elsewhere
 )
 
 // String returns the type's name ("SUB", "ACK", ...).
@@ -41,6 +42,8 @@ func (t Type) String() string {
 		return "MSG"
 	case TypePong:
 		return "PONG"
+	case TypeGoAway:
+		return "GOAWAY"
 	}
 	return fmt.Sprintf("Type(0x%02x)", uint8(t))
 }
@@ -60,6 +63,7 @@ const (
 	msgHeader = 1 + 8 + 8     // type, seq, time
 	tokenSize = 1 + 4 + 8     // type, req, token (PING and PONG)
 	msgMin    = msgHeader + 1 // MSG: the fixed fields and the topic length
+	goAwayMin = 1 + 4         // type, retry
 )
 
 // MaxOverhead is the most bytes a PUB or MSG body carries besides its
@@ -75,6 +79,7 @@ const MaxOverhead = msgMin + MaxTopic
 //	ACK         Req, Of, Count
 //	ERR         Req, Code, Message
 //	MSG         Seq, Time, Topic, Payload
+//	GOAWAY      Retry, Addr
 //
 // Decode leaves the others zero and AppendBody ignores them. The slices
 // returned by Decode are views into the decoded bytes.
@@ -90,6 +95,8 @@ type Body struct {
 	Message []byte // ERR: a human-readable reason
 	Seq     uint64 // MSG: the topic's sequence number of this message
 	Time    int64  // MSG: when the server accepted the PUB, Unix nanoseconds
+	Retry   uint32 // GOAWAY: milliseconds to wait before reconnecting
+	Addr    []byte // GOAWAY: where to reconnect ("host:port"); empty: the same address
 }
 
 // Decode parses a body. It returns ErrMalformed, wrapped with the reason,
@@ -155,6 +162,12 @@ func Decode(b []byte) (Body, error) {
 			return Body{}, err
 		}
 		m.Topic, m.Payload = topic, rest
+	case TypeGoAway:
+		if len(b) < goAwayMin {
+			return Body{}, malformed("short GOAWAY")
+		}
+		m.Retry = binary.BigEndian.Uint32(b[1:])
+		m.Addr = b[goAwayMin:]
 	default:
 		return Body{}, malformed("unknown type 0x%02x", uint8(m.Type))
 	}
@@ -198,6 +211,8 @@ func AppendBody(dst []byte, m *Body) ([]byte, error) {
 			return dst, ErrTopicTooLong
 		}
 		dst = AppendMsg(dst, m.Seq, m.Time, m.Topic, m.Payload)
+	case TypeGoAway:
+		dst = AppendGoAway(dst, m.Retry, m.Addr)
 	default:
 		return dst, fmt.Errorf("proto: cannot encode %v", m.Type)
 	}
@@ -225,6 +240,15 @@ func AppendPong(dst []byte, req uint32, token uint64) []byte {
 	dst = append(dst, byte(TypePong))
 	dst = binary.BigEndian.AppendUint32(dst, req)
 	return binary.BigEndian.AppendUint64(dst, token)
+}
+
+// AppendGoAway appends a GOAWAY body: the client should reconnect after
+// retryMs milliseconds, to addr ("host:port"), or to the same address if
+// addr is empty. It does not allocate if dst has room.
+func AppendGoAway[S []byte | string](dst []byte, retryMs uint32, addr S) []byte {
+	dst = append(dst, byte(TypeGoAway))
+	dst = binary.BigEndian.AppendUint32(dst, retryMs)
+	return append(dst, addr...)
 }
 
 // AppendMsg appends a MSG body. The caller makes sure that topic is at most

@@ -46,6 +46,12 @@ var validBodies = []struct {
 		Body{Type: TypeMsg, Seq: 12, Time: 1700000000123456789, Topic: str("news"), Payload: str("hi")}},
 	{"msg negative time", cat(u8(0x83), u64(1), u64(0xffffffffffffffff), u8(1), str("t")),
 		Body{Type: TypeMsg, Seq: 1, Time: -1, Topic: str("t"), Payload: str("")}},
+	{"goaway", cat(u8(0x85), u32(1500), str("127.0.0.1:9200")),
+		Body{Type: TypeGoAway, Retry: 1500, Addr: str("127.0.0.1:9200")}},
+	{"goaway without address", cat(u8(0x85), u32(0)),
+		Body{Type: TypeGoAway, Retry: 0, Addr: str("")}},
+	{"goaway longest wait", cat(u8(0x85), u32(0xffffffff), str("[::1]:9100")),
+		Body{Type: TypeGoAway, Retry: 0xffffffff, Addr: str("[::1]:9100")}},
 }
 
 func TestDecodeValid(t *testing.T) {
@@ -73,7 +79,9 @@ func TestDecodeMalformed(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"unknown type", cat(u8(0x05), u32(1), u8(0))},
-		{"unknown server type", cat(u8(0x85))},
+		{"unknown server type", cat(u8(0x86), u32(1))},
+		{"goaway without retry", cat(u8(0x85))},
+		{"goaway short retry", cat(u8(0x85), u16(1), u8(0))},
 		{"zero type", cat(u8(0x00), u32(1))},
 		{"sub without topic length", cat(u8(0x01), u32(1))},
 		{"sub short req", cat(u8(0x01), u8(1))},
@@ -143,6 +151,28 @@ func TestValidTopic(t *testing.T) {
 	}
 }
 
+// TestAppendGoAway: the GOAWAY encoder takes the address as a string or
+// as bytes and writes what AppendBody writes.
+func TestAppendGoAway(t *testing.T) {
+	want := cat(u8(0x85), u32(250), str("10.0.0.2:9100"))
+	viaBody, err := AppendBody(nil, &Body{Type: TypeGoAway, Retry: 250, Addr: str("10.0.0.2:9100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		got  []byte
+	}{
+		{"string", AppendGoAway(nil, 250, "10.0.0.2:9100")},
+		{"bytes", AppendGoAway(nil, 250, str("10.0.0.2:9100"))},
+		{"AppendBody", viaBody},
+	} {
+		if !bytes.Equal(tc.got, want) {
+			t.Errorf("%s: %x, want %x", tc.name, tc.got, want)
+		}
+	}
+}
+
 func TestMsgSize(t *testing.T) {
 	b := AppendMsg(nil, 1, 2, str("topic"), make([]byte, 128))
 	if len(b) != MsgSize(5, 128) {
@@ -160,8 +190,10 @@ func TestTypeAndCodeNames(t *testing.T) {
 	}{
 		{TypeSub.String(), "SUB"}, {TypeUnsub.String(), "UNSUB"}, {TypePub.String(), "PUB"},
 		{TypePing.String(), "PING"}, {TypeAck.String(), "ACK"}, {TypeErr.String(), "ERR"},
-		{TypeMsg.String(), "MSG"}, {TypePong.String(), "PONG"}, {Type(0x42).String(), "Type(0x42)"},
-		{CodeBadTopic.String(), "bad topic"}, {CodeMalformed.String(), "malformed"}, {Code(99).String(), "code 99"},
+		{TypeMsg.String(), "MSG"}, {TypePong.String(), "PONG"}, {TypeGoAway.String(), "GOAWAY"},
+		{Type(0x42).String(), "Type(0x42)"},
+		{CodeBadTopic.String(), "bad topic"}, {CodeMalformed.String(), "malformed"},
+		{CodeGoingAway.String(), "going away"}, {Code(99).String(), "code 99"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
@@ -172,8 +204,9 @@ func TestTypeAndCodeNames(t *testing.T) {
 // equalBody compares bodies field by field; nil and empty slices are equal.
 func equalBody(a, b Body) bool {
 	return a.Type == b.Type && a.Req == b.Req && a.Token == b.Token && a.Of == b.Of &&
-		a.Count == b.Count && a.Code == b.Code && a.Seq == b.Seq && a.Time == b.Time &&
-		bytes.Equal(a.Topic, b.Topic) && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Message, b.Message)
+		a.Count == b.Count && a.Code == b.Code && a.Seq == b.Seq && a.Time == b.Time && a.Retry == b.Retry &&
+		bytes.Equal(a.Topic, b.Topic) && bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Message, b.Message) &&
+		bytes.Equal(a.Addr, b.Addr)
 }
 
 func TestCodecFraming(t *testing.T) {

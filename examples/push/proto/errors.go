@@ -38,6 +38,9 @@ const (
 	// CodeMalformed: the last body could not be decoded, or is not a
 	// request. The server closes the connection after this ERR (req 0).
 	CodeMalformed Code = 6
+	// CodeGoingAway: the server is shutting down and accepts no more
+	// publishes; a GOAWAY follows on the connection.
+	CodeGoingAway Code = 7
 )
 
 // String returns the code's name.
@@ -55,6 +58,8 @@ func (c Code) String() string {
 		return "not subscribed"
 	case CodeMalformed:
 		return "malformed"
+	case CodeGoingAway:
+		return "going away"
 	}
 	return fmt.Sprintf("code %d", uint16(c))
 }

@@ -15,6 +15,8 @@ func FuzzBody(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x03, 0, 0, 0, 1, 0xff})
 	f.Add([]byte{0x82, 0, 0, 0, 1, 0})
+	f.Add(AppendGoAway(nil, 1000, "127.0.0.1:9100"))
+	f.Add([]byte{0x85, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b, err := Decode(in)
 		if err != nil {
