@@ -306,7 +306,7 @@ func (e *portable) backlogged(context.Context) []backlog {
 	var out []backlog
 	for _, c := range conns {
 		c.mu.Lock()
-		if n := c.OutboundBuffered(); n > 0 && !c.closed {
+		if n := c.OutboundBuffered(); n >= shedFloor(&e.s.opts) && !c.closed {
 			out = append(out, backlog{conn: c, loop: c.idx, bytes: n})
 		}
 		c.mu.Unlock()
@@ -318,7 +318,7 @@ func (e *portable) shed(_ context.Context, victims []backlog) (closed int, freed
 	for _, v := range victims {
 		c := v.conn.(*stdConn)
 		c.mu.Lock()
-		if !c.closed {
+		if !c.closed && c.OutboundBuffered() >= shedFloor(&e.s.opts) {
 			freed += int64(c.OutboundBuffered())
 			closed++
 			c.cnt.slow.Add(1)

@@ -56,7 +56,8 @@ type eventLoop struct {
 	mu          sync.Mutex // guards the fields below; never held while calling out
 	tasks       []func()
 	spare       []func()
-	signaled    []*conn // connections with pending Wake/Close requests
+	controls    []func() // the server's own requests (health, shedding): not bounded by the task queue
+	signaled    []*conn  // connections with pending Wake/Close requests
 	incoming    []incoming
 	stopping    bool
 	drainReq    bool          // Shutdown asked the loop to drain
@@ -139,6 +140,23 @@ func (l *eventLoop) submit(t func()) error {
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
 	return l.wake()
+}
+
+// control runs f on the loop goroutine ahead of the tasks. It is for the
+// server's own rare requests (a health probe, a shedding round), which must
+// get through even when AsyncWrite has filled the task queue; a few at a
+// time at most, so it needs no bound. It reports false when the loop has
+// stopped. Safe for concurrent use.
+func (l *eventLoop) control(f func()) bool {
+	l.mu.Lock()
+	if l.stopping {
+		l.mu.Unlock()
+		return false
+	}
+	l.controls = append(l.controls, f)
+	l.mu.Unlock()
+	l.wake()
+	return true
 }
 
 // signal queues c for its pending Wake/Close requests. Each connection is
@@ -273,6 +291,8 @@ func (l *eventLoop) runQueued() bool {
 	inc := l.incoming
 	l.incoming = nil
 	stop := l.stopping
+	controls := l.controls
+	l.controls = nil
 	drainReq, forceReq, throttleReq := l.drainReq, l.forceReq, l.throttleReq
 	l.drainReq, l.forceReq, l.throttleReq = false, false, nil
 	l.mu.Unlock()
@@ -284,6 +304,9 @@ func (l *eventLoop) runQueued() bool {
 			continue
 		}
 		l.register(in.fd, in.sa, in.ln)
+	}
+	for _, f := range controls {
+		f()
 	}
 	if throttleReq != nil {
 		l.setThrottle(*throttleReq)

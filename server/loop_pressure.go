@@ -42,16 +42,16 @@ func (e *loopEngine) backlogged(ctx context.Context) []backlog {
 	results := make(chan []backlog, len(e.loops))
 	asked := 0
 	for _, l := range e.loops {
-		err := l.submit(func() {
+		ok := l.control(func() {
 			var out []backlog
 			for _, c := range l.conns {
-				if c != nil && c.state&stClosed == 0 && c.OutboundBuffered() > 0 {
+				if c != nil && c.state&stClosed == 0 && c.OutboundBuffered() >= shedFloor(l.opts) {
 					out = append(out, backlog{conn: c, loop: l.idx, bytes: c.OutboundBuffered()})
 				}
 			}
 			results <- out
 		})
-		if err == nil {
+		if ok {
 			asked++
 		}
 	}
@@ -80,10 +80,11 @@ func (e *loopEngine) shed(ctx context.Context, victims []backlog) (int, int64) {
 	asked := 0
 	for i, cs := range byLoop {
 		l := e.loops[i]
-		err := l.submit(func() {
+		ok := l.control(func() {
 			var o outcome
 			for _, c := range cs {
-				if c.state&stClosed != 0 {
+				// Re-checked here: the queue may have drained meanwhile.
+				if c.state&stClosed != 0 || c.OutboundBuffered() < shedFloor(l.opts) {
 					continue
 				}
 				o.freed += int64(c.OutboundBuffered())
@@ -93,7 +94,7 @@ func (e *loopEngine) shed(ctx context.Context, victims []backlog) (int, int64) {
 			}
 			results <- o
 		})
-		if err == nil {
+		if ok {
 			asked++
 		}
 	}

@@ -20,7 +20,7 @@ func (s *Server) Throttle(on bool) {
 }
 
 // ShedSlowConsumers closes the connections holding the most outbound bytes,
-// largest first, until at least target bytes are freed (or none is left
+// largest first (only those holding at least the low watermark), until at least target bytes are freed (or none is left
 // holding any), with ErrSlowConsumer as the reason. It returns how many it
 // closed and the bytes they held. It is the memory governor's second step.
 // Safe for concurrent use.
@@ -51,3 +51,8 @@ type backlog struct {
 	loop  int
 	bytes int
 }
+
+// shedFloor is the smallest outbound queue that makes a connection a
+// candidate for shedding: the low watermark, so that a fast consumer
+// holding a little output for a moment is never shed.
+func shedFloor(o *options) int { return max(o.lowWater, 1) }

@@ -71,8 +71,8 @@ func goroutineStack(id int64) string {
 func (e *loopEngine) health(ctx context.Context) error {
 	done := make(chan int, len(e.loops))
 	for _, l := range e.loops {
-		if err := l.submit(func() { done <- l.idx }); err != nil {
-			return fmt.Errorf("server: loop %d: %w", l.idx, err)
+		if !l.control(func() { done <- l.idx }) {
+			return fmt.Errorf("server: loop %d: %w", l.idx, ErrServerClosed)
 		}
 	}
 	answered := make([]bool, len(e.loops))
