@@ -1,0 +1,97 @@
+// Package serve runs an example's server the way a production deployment
+// would: admin endpoints (metrics, probes, pprof), the memory governor,
+// and a graceful drain on SIGINT/SIGTERM through the shutdown coordinator.
+// It holds what every example would otherwise repeat.
+package serve
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/shoalnet/shoal/admin"
+	"github.com/shoalnet/shoal/governor"
+	"github.com/shoalnet/shoal/server"
+	"github.com/shoalnet/shoal/shutdown"
+)
+
+// Config holds the operational flags shared by the examples.
+type Config struct {
+	Admin        string        // admin HTTP address; empty: off
+	DrainTimeout time.Duration // overall deadline of the graceful shutdown
+	PreDrain     time.Duration // wait after readiness goes down, before the listener closes
+	DrainQuiet   time.Duration // quiet time after which a draining connection closes
+	Governor     bool          // run the memory governor
+}
+
+// Flags registers the shared flags on fs.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Admin, "admin", "127.0.0.1:9090", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "overall deadline of the graceful shutdown")
+	fs.DurationVar(&c.PreDrain, "pre-drain", 0, "wait after readiness goes down, before the listener closes (load balancers)")
+	fs.DurationVar(&c.DrainQuiet, "drain-quiet", 100*time.Millisecond, "quiet time after which a draining connection is closed")
+	fs.BoolVar(&c.Governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
+}
+
+// ServerOptions returns the server options the shared flags imply.
+func (c *Config) ServerOptions() []server.Option {
+	return []server.Option{server.WithLoopStats(c.Admin != ""), server.WithDrainQuiet(c.DrainQuiet)}
+}
+
+// Run serves ln with s until a signal (or a failure) and returns the exit
+// code of the shutdown: 0 graceful, 1 a hook failed, 3 the drain deadline
+// passed, 4 forced by a second signal. hooks are added to the coordinator
+// too (e.g. a PhaseStopWorkers hook for a broker).
+func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ...Hook) int {
+	coord := shutdown.New(shutdown.WithTimeout(c.DrainTimeout), shutdown.WithPreDrainDelay(c.PreDrain),
+		shutdown.WithLogger(log))
+	var adm *admin.Admin
+	if c.Admin != "" {
+		var err error
+		if adm, err = admin.Start(c.Admin, s); err != nil {
+			log.Error("admin endpoints", "err", err)
+			ln.Close()
+			return 1
+		}
+		log.Info("admin endpoints listening", "addr", adm.Addr().String())
+		coord.Add(shutdown.PhaseNotReady, "readiness", func(context.Context) error { adm.SetReady(false); return nil })
+		coord.Add(shutdown.PhaseFlush, "admin", adm.Shutdown)
+	}
+	if c.Governor {
+		g, err := governor.New(s, governor.WithLogger(log))
+		if err == nil {
+			err = g.Start(context.Background())
+		}
+		if err != nil {
+			log.Error("memory governor", "err", err)
+			ln.Close()
+			return 1
+		}
+		if adm != nil {
+			adm.Registry().MustRegister(governor.NewCollector(g))
+		}
+		st := g.Stats()
+		log.Info("memory governor on", "limit", st.Limit, "gomaxprocs", st.GOMAXPROCS)
+		coord.Add(shutdown.PhaseStopWorkers, "governor", func(context.Context) error { g.Stop(); return nil })
+	}
+	coord.Add(shutdown.PhaseDrain, "server", s.Shutdown)
+	for _, h := range hooks {
+		coord.Add(h.Phase, h.Name, h.Fn)
+	}
+	go func() {
+		if err := s.Serve(ln); err != nil && err != server.ErrServerClosed {
+			log.Error("serve failed", "err", err)
+			go coord.Shutdown()
+		}
+	}()
+	return coord.Run()
+}
+
+// Hook is an extra shutdown step for Run.
+type Hook struct {
+	Phase shutdown.Phase
+	Name  string
+	Fn    shutdown.Hook
+}
