@@ -26,7 +26,9 @@ func (s *Server) frames(c Conn, cnt *counters) {
 		cnt.frames.Add(1)
 		s.fh.OnFrame(c, frame)
 	}
-	c.Discard(off)
+	if off > 0 { // Discard(0) would drop everything, the unfinished frame too
+		c.Discard(off)
+	}
 }
 
 // writeFrame frames msg with the server's codec into a pooled buffer and

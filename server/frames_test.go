@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/shoalnet/shoal/codec"
 )
@@ -44,11 +45,15 @@ func TestCodecFramesInOrderAndClosesOnBadInput(t *testing.T) {
 		s, addr := start(t, h, eng, WithCodec(testLines{max: 16}))
 		nc := dial(t, addr)
 		c := <-h.opened
-		// Pipelined frames in one write, one split over two writes.
-		nc.Write([]byte("a\nbb\nccc\ndd"))
+		// A frame whose first part arrives alone, then pipelined frames in
+		// one write, one of them split over two writes.
+		nc.Write([]byte("par"))
+		time.Sleep(20 * time.Millisecond)
+		nc.Write([]byte("tial\na\nbb\nccc\ndd"))
+		time.Sleep(20 * time.Millisecond)
 		nc.Write([]byte("d\n"))
 		r := bufio.NewReader(nc)
-		for _, want := range []string{"A", "BB", "CCC", "DDD"} {
+		for _, want := range []string{"PARTIAL", "A", "BB", "CCC", "DDD"} {
 			line, err := r.ReadString('\n')
 			if err != nil || line != want+"\n" {
 				t.Fatalf("got %q, %v; want %q", line, err, want)
@@ -64,8 +69,8 @@ func TestCodecFramesInOrderAndClosesOnBadInput(t *testing.T) {
 		if errs := h.waitClosed(t, c); len(errs) != 1 || !errors.Is(errs[0], codec.ErrFrameTooLarge) {
 			t.Fatalf("OnClose %v, want ErrFrameTooLarge", errs)
 		}
-		if st := s.Stats(); st.Frames != 5 || st.FrameErrors != 1 {
-			t.Fatalf("frames %d errors %d, want 5 and 1", st.Frames, st.FrameErrors)
+		if st := s.Stats(); st.Frames != 6 || st.FrameErrors != 1 {
+			t.Fatalf("frames %d errors %d, want 6 and 1", st.Frames, st.FrameErrors)
 		}
 	})
 	if _, err := New(echoHandler{}, WithCodec(testLines{})); err == nil {

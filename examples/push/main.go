@@ -25,7 +25,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoalnet/shoal/admin"
+	"github.com/shoalnet/shoal/examples/internal/serve"
 	"github.com/shoalnet/shoal/examples/push/hub"
 	"github.com/shoalnet/shoal/examples/push/proto"
 	"github.com/shoalnet/shoal/server"
@@ -35,6 +38,7 @@ import (
 // config is the server's configuration, from the flags.
 type config struct {
 	addr          string
+	governor      bool // run the memory governor
 	loops         int
 	maxPayload    int
 	maxBody       int // the codec's limit: larger frames close the connection
@@ -55,6 +59,7 @@ type config struct {
 // defaultConfig returns the defaults of the flags.
 func defaultConfig() config {
 	return config{
+		governor:   true,
 		addr:       "127.0.0.1:9100",
 		maxPayload: proto.DefaultMaxPayload,
 		maxBody:    2 * proto.DefaultMaxPayload,
@@ -79,7 +84,8 @@ func main() {
 	flag.IntVar(&cfg.maxPending, "max-pending", cfg.maxPending,
 		"bytes of messages queued for one subscriber and not yet handed to its connection")
 	overLimit := flag.String("over-limit", "close", "subscriber above -max-pending: close it, or drop the message")
-	flag.StringVar(&cfg.admin, "admin", "", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
+	flag.BoolVar(&cfg.governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
+	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:9091", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
 	flag.DurationVar(&cfg.stats, "stats", 0, "log counters at this interval (0: only at exit)")
 	flag.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "log level: debug, info, warn, error")
 	flag.DurationVar(&cfg.drainTimeout, "drain-timeout", cfg.drainTimeout, "overall deadline of the graceful shutdown")
@@ -161,8 +167,9 @@ func run(cfg config) int {
 
 	coord := shutdown.New(shutdown.WithTimeout(cfg.drainTimeout), shutdown.WithPreDrainDelay(cfg.preDrain),
 		shutdown.WithLogger(log))
+	var adm *admin.Admin
 	if cfg.admin != "" {
-		adm, err := admin.Start(cfg.admin, s)
+		adm, err = admin.Start(cfg.admin, s)
 		if err != nil {
 			ln.Close()
 			return fail(err)
@@ -177,6 +184,16 @@ func run(cfg config) int {
 		coord.Add(shutdown.PhaseFlush, "admin", adm.Shutdown)
 	}
 	coord.Add(shutdown.PhaseDrain, "push", s.Shutdown)
+	if cfg.governor {
+		var reg *prometheus.Registry
+		if adm != nil {
+			reg = adm.Registry()
+		}
+		if err := serve.StartGovernor(s, reg, coord, log); err != nil {
+			ln.Close()
+			return fail(err)
+		}
+	}
 
 	stopStats := make(chan struct{})
 	var statsDone sync.WaitGroup

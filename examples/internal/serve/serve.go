@@ -11,6 +11,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoalnet/shoal/admin"
 	"github.com/shoalnet/shoal/governor"
 	"github.com/shoalnet/shoal/server"
@@ -60,21 +62,15 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 		coord.Add(shutdown.PhaseFlush, "admin", adm.Shutdown)
 	}
 	if c.Governor {
-		g, err := governor.New(s, governor.WithLogger(log))
-		if err == nil {
-			err = g.Start(context.Background())
+		var reg *prometheus.Registry
+		if adm != nil {
+			reg = adm.Registry()
 		}
-		if err != nil {
+		if err := StartGovernor(s, reg, coord, log); err != nil {
 			log.Error("memory governor", "err", err)
 			ln.Close()
 			return 1
 		}
-		if adm != nil {
-			adm.Registry().MustRegister(governor.NewCollector(g))
-		}
-		st := g.Stats()
-		log.Info("memory governor on", "limit", st.Limit, "gomaxprocs", st.GOMAXPROCS)
-		coord.Add(shutdown.PhaseStopWorkers, "governor", func(context.Context) error { g.Stop(); return nil })
 	}
 	coord.Add(shutdown.PhaseDrain, "server", s.Shutdown)
 	for _, h := range hooks {
@@ -87,6 +83,28 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 		}
 	}()
 	return coord.Run()
+}
+
+// StartGovernor starts the memory governor for s, exports its metrics on
+// reg (if not nil) and stops it in the coordinator's PhaseStopWorkers.
+func StartGovernor(s *server.Server, reg *prometheus.Registry, coord *shutdown.Coordinator, log *slog.Logger) error {
+	g, err := governor.New(s, governor.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	if err := g.Start(context.Background()); err != nil {
+		return err
+	}
+	if reg != nil {
+		if err := reg.Register(governor.NewCollector(g)); err != nil {
+			g.Stop()
+			return err
+		}
+	}
+	st := g.Stats()
+	log.Info("memory governor on", "limit", st.Limit, "gomaxprocs", st.GOMAXPROCS)
+	coord.Add(shutdown.PhaseStopWorkers, "governor", func(context.Context) error { g.Stop(); return nil })
+	return nil
 }
 
 // Hook is an extra shutdown step for Run.
