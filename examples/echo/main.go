@@ -40,7 +40,7 @@ func main() {
 		portable = flag.Bool("portable", false, "use the portable goroutine-per-connection engine")
 		ops      serve.Config
 	)
-	ops.Flags(flag.CommandLine)
+	ops.Flags(flag.CommandLine, "127.0.0.1:9090")
 	flag.Parse()
 	os.Exit(run(*addr, *loops, *portable, ops))
 }

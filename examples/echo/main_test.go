@@ -47,12 +47,18 @@ func TestEchoBinary(t *testing.T) {
 	if adminAddr == "" {
 		t.Fatalf("admin log line %q, %v", line, err)
 	}
-	resp, err := http.Get("http://" + adminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + adminAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "shoal_connections") { // once Serve has started the loops
+			break
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if !strings.Contains(string(body), "shoal_connections") {
 		t.Fatalf("/metrics without shoal metrics:\n%.300s", body)
 	}

@@ -139,7 +139,7 @@ func startProcess(t *testing.T, addr string, name string, args ...string) func()
 func startKV(t *testing.T) (addr string, logs func() string) {
 	t.Helper()
 	addr = freeAddr(t)
-	return addr, startProcess(t, addr, kvBinary(t), "-addr", addr, "-loops", "2")
+	return addr, startProcess(t, addr, kvBinary(t), "-addr", addr, "-loops", "2", "-admin", "127.0.0.1:0")
 }
 
 // startRedis runs a real redis-server on a free port, without

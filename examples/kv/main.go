@@ -9,18 +9,16 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"runtime/pprof"
 	"strconv"
-	"syscall"
 
 	"github.com/shoalnet/shoal/codec"
+	"github.com/shoalnet/shoal/examples/internal/serve"
 	"github.com/shoalnet/shoal/server"
 )
 
@@ -32,6 +30,8 @@ func main() {
 	loops := flag.Int("loops", 0, "event loops (0: one per core, from GOMAXPROCS)")
 	verbose := flag.Bool("v", false, "log every connection closed for an error")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until the server stops")
+	var ops serve.Config
+	ops.Flags(flag.CommandLine, "127.0.0.1:9092")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -45,27 +45,28 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*addr, *loops, *verbose); err != nil {
-		pprof.StopCPUProfile()
-		fmt.Fprintln(os.Stderr, "kv:", err)
-		os.Exit(1)
-	}
+	code := run(*addr, *loops, *verbose, ops)
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
-func run(addr string, loops int, verbose bool) error {
+// run serves until a signal drains the server, and returns the exit code.
+func run(addr string, loops int, verbose bool, ops serve.Config) int {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	h := newKV(log, loops)
-	s, err := newServer(h, log, loops)
+	s, err := newServer(h, log, loops, ops.ServerOptions()...)
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "kv:", err)
+		return 1
 	}
 	ln, err := server.Listen("tcp", addr)
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "kv:", err)
+		return 1
 	}
 	if _, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		h.port, _ = strconv.Atoi(port)
@@ -73,25 +74,11 @@ func run(addr string, loops int, verbose bool) error {
 	h.store.startExpiry()
 	defer h.store.stopExpiry()
 	log.Info("kv server listening", "addr", ln.Addr().String())
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		if s, ok := <-sig; ok {
-			log.Info("stopping", "signal", s.String())
-		}
-		s.Close()
-	}()
-	err = s.Serve(ln)
-	close(sig)
-	if errors.Is(err, server.ErrServerClosed) {
-		st := s.Stats()
-		keys, _ := h.store.size()
-		log.Info("stopped", "accepted", st.Accepted, "frames", st.Frames, "frame_errors", st.FrameErrors, "keys", keys)
-		return nil
-	}
-	return err
+	code := serve.Run(s, ln, ops, log)
+	st := s.Stats()
+	keys, _ := h.store.size()
+	log.Info("stopped", "code", code, "accepted", st.Accepted, "frames", st.Frames, "frame_errors", st.FrameErrors, "keys", keys)
+	return code
 }
 
 // newServer returns a server that runs h with the RESP codec. Input

@@ -16,7 +16,7 @@ func TestBinaryStopsOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			addr := freeAddr(t)
-			cmd := exec.Command(bin, "-addr", addr, "-loops", "2")
+			cmd := exec.Command(bin, "-addr", addr, "-loops", "2", "-admin", "127.0.0.1:0")
 			var logs lockedBuffer
 			cmd.Stderr = &logs
 			if err := cmd.Start(); err != nil {

@@ -28,9 +28,10 @@ type Config struct {
 	Governor     bool          // run the memory governor
 }
 
-// Flags registers the shared flags on fs.
-func (c *Config) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Admin, "admin", "127.0.0.1:9090", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
+// Flags registers the shared flags on fs; admin is the example's default
+// admin address.
+func (c *Config) Flags(fs *flag.FlagSet, admin string) {
+	fs.StringVar(&c.Admin, "admin", admin, "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 25*time.Second, "overall deadline of the graceful shutdown")
 	fs.DurationVar(&c.PreDrain, "pre-drain", 0, "wait after readiness goes down, before the listener closes (load balancers)")
 	fs.DurationVar(&c.DrainQuiet, "drain-quiet", 100*time.Millisecond, "quiet time after which a draining connection is closed")
