@@ -293,7 +293,10 @@ func WithDrainSpread(d time.Duration) Option {
 // WithOutboundBudget caps the output queued over all connections (default
 // 0: no cap). A write to a connection that already has output queued, and
 // that would take the total above the budget, meets the slow-consumer
-// policy like one above the connection's high watermark.
+// policy like one above the connection's high watermark. The policy hits
+// the connection being written to, which need not be the one holding the
+// most; to close the largest queues first, use ShedSlowConsumers (the
+// memory governor does).
 func WithOutboundBudget(bytes int64) Option {
 	return optionFunc(func(o *options) { o.outBudget = bytes })
 }
