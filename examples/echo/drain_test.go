@@ -3,113 +3,30 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	"github.com/shoalnet/shoal/examples/internal/proctest"
 )
-
-// binary builds the example once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "shoal-echo")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "echo")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // proc is a running echo server.
 type proc struct {
-	cmd  *exec.Cmd
+	*proctest.Proc
 	addr string
-	logs *safeBuffer
-	exit chan error
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startEcho(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"-addr", "127.0.0.1:0", "-admin", ""}, args...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, logs: &safeBuffer{}, exit: make(chan error, 1)}
-	r := bufio.NewReader(stderr)
-	line, err := r.ReadString('\n')
-	i := strings.Index(line, "addr=")
-	if err != nil || i < 0 {
-		cmd.Process.Kill()
-		t.Fatalf("first log line %q, %v", line, err)
-	}
-	p.addr = strings.TrimSpace(line[i+len("addr="):])
-	go func() {
-		io.Copy(p.logs, r)
-		p.exit <- cmd.Wait()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	return p
-}
-
-// exitCode waits for the process and returns its exit code.
-func (p *proc) exitCode(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case err := <-p.exit:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(within):
-		t.Fatalf("no exit within %v; logs:\n%s", within, p.logs.String())
-		return -1
-	}
+	bin := proctest.Build(t, ".")
+	p := proctest.Start(t, bin, []string{"echo server listening"}, append([]string{"-addr", "127.0.0.1:0", "-admin", ""}, args...)...)
+	return &proc{Proc: p, addr: p.Addrs["echo server listening"]}
 }
 
 // streamer sends a known byte stream until it sees EOF, checking that the
@@ -195,7 +112,7 @@ func TestSIGTERMDrainsStreamingConnections(t *testing.T) {
 	close(begin)
 	time.Sleep(time.Second) // mid-stream
 	signaled := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 
 	// A new connection is refused promptly.
 	var refusedAfter time.Duration
@@ -211,11 +128,11 @@ func TestSIGTERMDrainsStreamingConnections(t *testing.T) {
 	if refusedAfter == 0 {
 		t.Fatal("new connections still accepted 5s after SIGTERM")
 	}
-	code := p.exitCode(t, 30*time.Second)
+	code := p.ExitCode(t, 30*time.Second)
 	exited := time.Since(signaled)
 	wg.Wait()
 	if code != 0 {
-		t.Fatalf("exit code %d; logs:\n%s", code, p.logs.String())
+		t.Fatalf("exit code %d; logs:\n%s", code, p.Logs.String())
 	}
 	total := 0
 	for i, s := range streams {
@@ -252,7 +169,7 @@ func TestDrainDeadlineWithAPeerThatNeverReads(t *testing.T) {
 		others[i].Write([]byte("hello"))
 	}
 	time.Sleep(300 * time.Millisecond)
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	for i, c := range others {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		got, err := io.ReadAll(c) // the echo, then a clean EOF
@@ -261,8 +178,8 @@ func TestDrainDeadlineWithAPeerThatNeverReads(t *testing.T) {
 		}
 		c.Close()
 	}
-	if code := p.exitCode(t, 10*time.Second); code != 3 {
-		t.Fatalf("exit code %d, want 3 (deadline); logs:\n%s", code, p.logs.String())
+	if code := p.ExitCode(t, 10*time.Second); code != 3 {
+		t.Fatalf("exit code %d, want 3 (deadline); logs:\n%s", code, p.Logs.String())
 	}
 }
 
@@ -278,10 +195,10 @@ func TestSecondSIGTERMForcesExit(t *testing.T) {
 	stuck.(*net.TCPConn).SetReadBuffer(4096)
 	go stuck.Write(bytes.Repeat([]byte("x"), 3<<20)) // keeps the drain busy
 	time.Sleep(300 * time.Millisecond)
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(200 * time.Millisecond)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exitCode(t, 5*time.Second); code != 4 {
-		t.Fatalf("exit code %d, want 4 (forced); logs:\n%s", code, p.logs.String())
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.ExitCode(t, 5*time.Second); code != 4 {
+		t.Fatalf("exit code %d, want 4 (forced); logs:\n%s", code, p.Logs.String())
 	}
 }

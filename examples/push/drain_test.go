@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,106 +11,34 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/examples/internal/proctest"
 	"github.com/shoalnet/shoal/examples/push/client"
 	"github.com/shoalnet/shoal/examples/push/proto"
 )
 
 // proc is a running push server binary.
 type proc struct {
-	cmd   *exec.Cmd
+	*proctest.Proc
 	addr  string // the push listener
 	admin string // the admin listener, with -admin
-	logs  *safeBuffer
-	exit  chan error
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startBinary builds the server and runs it on 127.0.0.1:0 with args; it
 // is killed when the test ends, if still running.
 func startBinary(t *testing.T, args ...string) *proc {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "push")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	wait := []string{"push server listening"}
+	if strings.Contains(strings.Join(args, " "), "-admin") {
+		wait = append(wait, "admin endpoints listening")
 	}
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	p := &proc{cmd: cmd, logs: &safeBuffer{}, exit: make(chan error, 1)}
-	r := bufio.NewReader(stderr)
-	for p.addr == "" || (p.admin == "" && strings.Contains(strings.Join(args, " "), "-admin")) {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("log line %q, %v", line, err)
-		}
-		switch {
-		case strings.Contains(line, "push server listening"):
-			p.addr = logAttr(line, "addr")
-		case strings.Contains(line, "admin endpoints listening"):
-			p.admin = logAttr(line, "addr")
-		}
-	}
-	go func() {
-		io.Copy(p.logs, r) // Wait closes the pipe: read it to the end first
-		p.exit <- cmd.Wait()
-	}()
-	return p
-}
-
-// logAttr returns the value of key in a text log line.
-func logAttr(line, key string) string {
-	i := strings.Index(line, " "+key+"=")
-	if i < 0 {
-		return ""
-	}
-	v, _, _ := strings.Cut(line[i+len(key)+2:], " ")
-	return strings.TrimSpace(v)
-}
-
-// exitCode waits for the process and returns its exit code.
-func (p *proc) exitCode(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case err := <-p.exit:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(within):
-		t.Fatalf("no exit within %v; logs:\n%s", within, p.logs.String())
-		return -1
-	}
+	p := proctest.Start(t, proctest.Build(t, "."), wait, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	return &proc{Proc: p, addr: p.Addrs["push server listening"], admin: p.Addrs["admin endpoints listening"]}
 }
 
 // TestPushBinary runs the server with the admin endpoints, publishes
@@ -152,13 +79,13 @@ func TestPushBinary(t *testing.T) {
 		t.Fatalf("message %+v", m)
 	}
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(100 * time.Millisecond) // within the pre-drain delay
 	if code := ready(); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz %d after the signal, want 503", code)
 	}
-	if code := p.exitCode(t, 10*time.Second); code != 0 {
-		t.Fatalf("exit code %d; logs:\n%s", code, p.logs.String())
+	if code := p.ExitCode(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d; logs:\n%s", code, p.Logs.String())
 	}
 	<-sub.Done()
 	if err := sub.Err(); !errors.Is(err, client.ErrGoingAway) {
@@ -409,7 +336,7 @@ func TestSIGTERMDeliversEveryAcknowledgedPublish(t *testing.T) {
 
 	time.Sleep(time.Second) // mid-stream
 	signaled := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	var refusedAfter time.Duration
@@ -428,11 +355,11 @@ func TestSIGTERMDeliversEveryAcknowledgedPublish(t *testing.T) {
 	if refusedAfter == 0 {
 		t.Fatal("new connections still accepted 5s after SIGTERM")
 	}
-	code := p.exitCode(t, drainTimeout+5*time.Second)
+	code := p.ExitCode(t, drainTimeout+5*time.Second)
 	exited := time.Since(signaled)
 	wg.Wait()
 	if code != 0 {
-		t.Fatalf("exit code %d after %v; logs:\n%s", code, exited, p.logs.String())
+		t.Fatalf("exit code %d after %v; logs:\n%s", code, exited, p.Logs.String())
 	}
 	if exited >= drainTimeout {
 		t.Fatalf("exited after %v, past the %v deadline", exited, drainTimeout)
