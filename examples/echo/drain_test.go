@@ -36,7 +36,6 @@ type streamer struct {
 	sent    int
 	got     int
 	readErr error
-	mu      sync.Mutex
 }
 
 func streamByte(i int) byte { return byte(i*31 + i>>9) }

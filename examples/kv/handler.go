@@ -148,15 +148,6 @@ func (cl *client) null() {
 	}
 }
 
-// nullArray appends the null of an array reply: "*-1" in RESP2, "_" in RESP3.
-func (cl *client) nullArray() {
-	if cl.resp == 3 {
-		cl.out = codec.AppendNull3(cl.out)
-	} else {
-		cl.out = codec.AppendNullArray(cl.out)
-	}
-}
-
 // mapLen appends a map header: a RESP3 map, or a flat array of 2n in RESP2.
 func (cl *client) mapLen(n int) {
 	if cl.resp == 3 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -376,14 +375,4 @@ func mustValue(t *testing.T, b []byte) value {
 		t.Fatalf("reply %q: %v (%d bytes left)", b, err, len(rest))
 	}
 	return v
-}
-
-// readLines reads r to the end as lines.
-func readLines(r io.Reader) []string {
-	var lines []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return lines
 }
