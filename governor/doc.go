@@ -30,7 +30,8 @@
 //	state     entered when used is           left when used is            the server
 //	Normal    below low (60%), held 1s       at or above soft             accepts and reads
 //	Throttle  at or above soft (70%)         below low (held 1s): Normal  accepts and reads nothing;
-//	                                         at or above hard: Shed       writes go on, queues drain
+//	                                         at or above hard: Shed       writes go on, queues drain;
+//	                                                                      stalled consumers are closed
 //	Shed      at or above hard (85%)         below soft (held 1s):        throttled, and the connections
 //	                                         Throttle, or Normal below    with the most output queued are
 //	                                         low                          closed as slow consumers
@@ -42,7 +43,13 @@
 // the excess over soft, at least one byte (so at least the largest queue),
 // at most half of all queued output (so one round does not reach the
 // connections with small queues unless the large ones are a minority).
-// Bytes shed count as gone until two collections have run, so the next
+// While not Normal, the governor also closes stalled consumers: those with
+// at least the server's low watermark of output queued that have not taken
+// a byte for WithStalledShedding (2s). With reading paused everywhere the
+// healthy consumers' queues drain within moments; a queue that does not
+// move belongs to a peer that takes nothing, and without closing it memory
+// would never fall back below the low mark, leaving every publisher
+// paused. Bytes shed count as gone until two collections have run, so the next
 // sample does not shed the same excess again; while not Normal, the
 // governor forces those collections (and returns free memory to the
 // kernel) at most once per WithReclaimInterval when none ran by itself.

@@ -44,6 +44,8 @@ type fakeServer struct {
 	throttles []bool
 	targets   []int64
 	queues    []int64
+	stalled   []int64         // queues that have not moved; shed by ShedStalledConsumers
+	stallAsks []time.Duration // ShedStalledConsumers calls
 }
 
 func (f *fakeServer) Throttle(on bool) {
@@ -65,11 +67,23 @@ func (f *fakeServer) ShedSlowConsumers(_ context.Context, target int64) (closed 
 	return closed, freed
 }
 
+func (f *fakeServer) ShedStalledConsumers(_ context.Context, stalled time.Duration) (closed int, freed int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stallAsks = append(f.stallAsks, stalled)
+	for _, q := range f.stalled {
+		freed += q
+	}
+	closed = len(f.stalled)
+	f.stalled = nil
+	return closed, freed
+}
+
 func (f *fakeServer) Stats() server.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var st server.Stats
-	for _, q := range f.queues {
+	for _, q := range append(f.queues, f.stalled...) {
 		st.OutboundBytes += q
 	}
 	return st

@@ -19,6 +19,9 @@ type Server interface {
 	// ShedSlowConsumers closes the connections holding the most outbound
 	// bytes, largest first, until at least target bytes are freed.
 	ShedSlowConsumers(ctx context.Context, target int64) (closed int, freed int64)
+	// ShedStalledConsumers closes the connections whose output has not
+	// moved for at least stalled.
+	ShedStalledConsumers(ctx context.Context, stalled time.Duration) (closed int, freed int64)
 	// Stats reports the output queued (OutboundBytes).
 	Stats() server.Stats
 }
@@ -32,8 +35,11 @@ type Stats struct {
 	Transitions uint64
 	Entered     [NumStates]uint64
 	ShedRounds  uint64 // calls to ShedSlowConsumers
-	ShedConns   uint64 // connections closed by shedding
+	ShedConns   uint64 // connections closed by shedding, stalled ones included
 	ShedBytes   int64  // outbound bytes those connections held
+	// ShedStalled counts the connections of ShedConns closed because their
+	// output had stalled (WithStalledShedding).
+	ShedStalled uint64
 	Reclaims    uint64 // forced collections (WithReclaimInterval)
 	// Limit is the memory limit the marks are shares of (0: none found),
 	// and LimitSource where it came from.
@@ -89,6 +95,7 @@ type Governor struct {
 	lastGC      time.Time // when cycles last moved
 	lastReclaim time.Time
 	lastRefresh time.Time
+	lastStalled time.Time // last ShedStalledConsumers call
 
 	mu sync.Mutex // guards st
 	st Stats
@@ -258,6 +265,10 @@ func (g *Governor) tick(ctx context.Context, now time.Time) {
 		if to == Shed && g.opts.shed && float64(used) >= g.opts.soft*float64(g.limit) {
 			shed = g.shedRound(ctx, used, s.GCCycles)
 		}
+		if to != Normal && g.opts.shed && g.opts.stalled > 0 && now.Sub(g.lastStalled) >= g.opts.stalled/4 {
+			g.lastStalled = now
+			shed = g.shedStalled(ctx, used, s.GCCycles) || shed
+		}
 		if to != Normal && g.opts.reclaimEvery > 0 && (shed ||
 			now.Sub(g.lastGC) >= g.opts.reclaimEvery && now.Sub(g.lastReclaim) >= g.opts.reclaimEvery) {
 			g.opts.hooks.reclaim()
@@ -338,6 +349,28 @@ func (g *Governor) shedRound(ctx context.Context, used int64, cycles uint64) boo
 	g.opts.logger.Warn("memory governor: shed slow consumers", "closed", closed, "freed", freed,
 		"target", target, "outbound", out, "used", used, "limit", g.limit)
 	return closed > 0
+}
+
+// shedStalled closes the consumers whose output has not moved for the
+// stall time: with input paused, what they hold will not drain by itself.
+// It reports whether anything was closed.
+func (g *Governor) shedStalled(ctx context.Context, used int64, cycles uint64) bool {
+	sctx, cancel := context.WithTimeout(ctx, g.opts.shedTimeout)
+	closed, freed := g.srv.ShedStalledConsumers(sctx, g.opts.stalled)
+	cancel()
+	if closed == 0 {
+		return false
+	}
+	g.credit += freed
+	g.creditAt = cycles
+	g.mu.Lock()
+	g.st.ShedConns += uint64(closed)
+	g.st.ShedStalled += uint64(closed)
+	g.st.ShedBytes += freed
+	g.mu.Unlock()
+	g.opts.logger.Warn("memory governor: shed stalled consumers", "closed", closed, "freed", freed,
+		"stalled_for", g.opts.stalled, "used", used, "limit", g.limit)
+	return true
 }
 
 // refreshLimit re-reads the cgroup's limit every limitRefresh, so that a

@@ -201,6 +201,48 @@ func TestAtLeastLargestQueue(t *testing.T) {
 	}
 }
 
+// TestShedStalled: while throttling (below the hard mark, where nothing is
+// shed by size) the governor closes the stalled consumers, at most every
+// quarter of the stall time; in Normal it never asks, and the option off
+// (or shedding off) keeps it from asking.
+func TestShedStalled(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []Option
+		shares []float64 // one per 100ms
+		asks   int
+		closed uint64
+	}{
+		{"normal never", nil, oscillate(20, 0.3, 0.5), 0, 0},
+		{"throttled: every 500ms", nil, oscillate(20, 0.75, 0.75), 4, 2},
+		{"throttled, 1s stall: every 250ms", []Option{WithStalledShedding(time.Second)}, oscillate(20, 0.75, 0.75), 7, 2},
+		{"option off", []Option{WithStalledShedding(0)}, oscillate(20, 0.75, 0.75), 0, 0},
+		{"shedding off", []Option{WithShedding(false)}, oscillate(20, 0.75, 0.75), 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &fakeServer{queues: []int64{50}, stalled: []int64{10, 20}}
+			src := &fakeSource{}
+			g, _ := newTestGovernor(t, srv, src, tc.opts...)
+			for i, share := range tc.shares {
+				src.set(g.limit, share, 0)
+				g.tick(context.Background(), at(100*i))
+			}
+			srv.mu.Lock()
+			asks, queues := srv.stallAsks, srv.queues
+			srv.mu.Unlock()
+			st := g.Stats()
+			if len(asks) != tc.asks || st.ShedStalled != tc.closed || st.ShedConns != tc.closed ||
+				!slices.Equal(queues, []int64{50}) || st.State == Shed {
+				t.Errorf("asked %v; shed %d stalled of %d (%d bytes); queues left %v; state %v",
+					asks, st.ShedStalled, st.ShedConns, st.ShedBytes, queues, st.State)
+			}
+			if tc.closed > 0 && (st.ShedBytes != 30 || asks[0] != g.opts.stalled) {
+				t.Errorf("shed %d bytes, asked for %v", st.ShedBytes, asks[0])
+			}
+		})
+	}
+}
+
 // TestReclaim: under pressure the governor forces a collection when none
 // has run for the reclaim interval, and right after shedding; in Normal it
 // never does.

@@ -9,7 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Collector struct {
 	g *Governor
 
-	state, transitions, shedConns, shedBytes, shedRounds, reclaims *prometheus.Desc
+	state, transitions, shedConns, shedStalled, shedBytes, shedRounds, reclaims *prometheus.Desc
 	limit, runtimeLimit, used, gogc, gomaxprocs, sampleErrors      *prometheus.Desc
 }
 
@@ -24,6 +24,7 @@ func NewCollector(g *Governor) *Collector {
 		state:        d("state", "1 for the governor's current state (normal, throttle, shed), 0 for the others.", "state"),
 		transitions:  d("transitions_total", "State changes, by the state entered.", "state"),
 		shedConns:    d("shed_connections_total", "Connections closed as slow consumers by the governor."),
+		shedStalled:  d("shed_stalled_connections_total", "Connections of shed_connections_total closed because their output had stalled."),
 		shedBytes:    d("shed_bytes_total", "Outbound bytes held by the connections the governor closed."),
 		shedRounds:   d("shed_rounds_total", "Times the governor shed slow consumers."),
 		reclaims:     d("reclaims_total", "Garbage collections forced by the governor under pressure."),
@@ -39,7 +40,7 @@ func NewCollector(g *Governor) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.state, c.transitions, c.shedConns, c.shedBytes, c.shedRounds, c.reclaims,
+		c.state, c.transitions, c.shedConns, c.shedStalled, c.shedBytes, c.shedRounds, c.reclaims,
 		c.limit, c.runtimeLimit, c.used, c.gogc, c.gomaxprocs, c.sampleErrors,
 	} {
 		ch <- d
@@ -64,6 +65,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.transitions, float64(st.Entered[s]), s.String())
 	}
 	counter(c.shedConns, float64(st.ShedConns))
+	counter(c.shedStalled, float64(st.ShedStalled))
 	counter(c.shedBytes, float64(st.ShedBytes))
 	counter(c.shedRounds, float64(st.ShedRounds))
 	counter(c.reclaims, float64(st.Reclaims))

@@ -52,7 +52,7 @@ shoal_governor_transitions_total{state="throttle"} 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(NewCollector(g)); n != 16 {
-		t.Fatalf("%d metrics, want 16", n)
+	if n := testutil.CollectAndCount(NewCollector(g)); n != 17 {
+		t.Fatalf("%d metrics, want 17", n)
 	}
 }

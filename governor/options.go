@@ -30,6 +30,7 @@ type options struct {
 	reclaimEvery  time.Duration
 	limitRefresh  time.Duration
 	shedTimeout   time.Duration
+	stalled       time.Duration // shed consumers stalled this long while not Normal; 0: off
 	source        MemorySource // nil: runtime/metrics and the cgroup
 	logger        *slog.Logger
 	hooks         hooks
@@ -60,6 +61,7 @@ func defaultOptions() options {
 		reclaimEvery: time.Second,
 		limitRefresh: 10 * time.Second,
 		shedTimeout:  time.Second,
+		stalled:      2 * time.Second,
 		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		hooks: hooks{
 			setGCPercent:   debug.SetGCPercent,
@@ -81,7 +83,7 @@ func (o *options) validate() error {
 		return fmt.Errorf("governor: marks need 0 < low < soft < hard <= 1, got %v %v %v", o.low, o.soft, o.hard)
 	case o.interval < time.Millisecond:
 		return fmt.Errorf("governor: interval must be at least 1ms, got %v", o.interval)
-	case o.hold < 0 || o.reclaimEvery < 0 || o.limitRefresh < 0 || o.shedTimeout <= 0:
+	case o.hold < 0 || o.reclaimEvery < 0 || o.limitRefresh < 0 || o.shedTimeout <= 0 || o.stalled < 0:
 		return fmt.Errorf("governor: durations must not be negative")
 	case o.logger == nil:
 		return fmt.Errorf("governor: nil logger")
@@ -115,6 +117,17 @@ func WithThrottling(on bool) Option { return optionFunc(func(o *options) { o.thr
 // WithShedding controls whether the Shed state closes slow consumers
 // (default on).
 func WithShedding(on bool) Option { return optionFunc(func(o *options) { o.shed = on }) }
+
+// WithStalledShedding sets how long a connection's output must have been
+// stalled (at least the server's low watermark queued, not a byte sent) for
+// the governor to close it as a slow consumer while it throttles or sheds
+// (default 2s; 0 turns it off). Throttling stops the input, so healthy
+// consumers' queues drain within moments; a queue that does not move is
+// held by a peer that takes nothing, and closing it is what lets memory
+// fall back below the low mark. It needs shedding on (WithShedding).
+func WithStalledShedding(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.stalled = d })
+}
 
 // WithMarks sets the low, soft and hard marks as shares of the memory limit
 // (defaults 0.60, 0.70 and 0.85). They need 0 < low < soft < hard <= 1.

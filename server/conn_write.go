@@ -4,6 +4,7 @@ package server
 
 import (
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -131,6 +132,7 @@ func (c *conn) resumeProducers() {
 func (c *conn) queue(p []byte) {
 	if c.out == nil {
 		c.out = getOutbound()
+		c.out.moved = time.Duration(c.loop.turnAt.Load())
 	}
 	c.out.write(p)
 	c.loop.cnt.outBytes.Add(int64(len(p)))
@@ -165,6 +167,7 @@ func (c *conn) flush() {
 		if c.ext != nil {
 			c.ext.dl.lastActive = l.now
 		}
+		q.moved = time.Duration(l.turnAt.Load())
 		q.consume(n, c)
 		if c.state&stClosed != 0 {
 			return

@@ -296,7 +296,7 @@ func (e *portable) throttle(on bool) {
 	}
 }
 
-func (e *portable) backlogged(context.Context) []backlog {
+func (e *portable) backlogged(_ context.Context, stalled time.Duration) []backlog {
 	e.mu.Lock()
 	conns := make([]*stdConn, 0, len(e.conns))
 	for c := range e.conns {
@@ -304,21 +304,23 @@ func (e *portable) backlogged(context.Context) []backlog {
 	}
 	e.mu.Unlock()
 	var out []backlog
+	now := monotime()
 	for _, c := range conns {
 		c.mu.Lock()
-		if n := c.OutboundBuffered(); n >= shedFloor(&e.s.opts) && !c.closed {
-			out = append(out, backlog{conn: c, loop: c.idx, bytes: n})
+		if !c.closed && sheddable(c.out, &e.s.opts, now, stalled) {
+			out = append(out, backlog{conn: c, loop: c.idx, bytes: c.out.n})
 		}
 		c.mu.Unlock()
 	}
 	return out
 }
 
-func (e *portable) shed(_ context.Context, victims []backlog) (closed int, freed int64) {
+func (e *portable) shed(_ context.Context, victims []backlog, stalled time.Duration) (closed int, freed int64) {
+	now := monotime()
 	for _, v := range victims {
 		c := v.conn.(*stdConn)
 		c.mu.Lock()
-		if !c.closed && c.OutboundBuffered() >= shedFloor(&e.s.opts) {
+		if !c.closed && sheddable(c.out, &e.s.opts, now, stalled) {
 			freed += int64(c.OutboundBuffered())
 			closed++
 			c.cnt.slow.Add(1)

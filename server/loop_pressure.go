@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/shoalnet/shoal/internal/poller"
 )
@@ -38,14 +39,15 @@ func (l *eventLoop) setThrottle(on bool) {
 	}
 }
 
-func (e *loopEngine) backlogged(ctx context.Context) []backlog {
+func (e *loopEngine) backlogged(ctx context.Context, stalled time.Duration) []backlog {
 	results := make(chan []backlog, len(e.loops))
 	asked := 0
 	for _, l := range e.loops {
 		ok := l.control(func() {
 			var out []backlog
+			now := monotime()
 			for _, c := range l.conns {
-				if c != nil && c.state&stClosed == 0 && c.OutboundBuffered() >= shedFloor(l.opts) {
+				if c != nil && c.state&stClosed == 0 && sheddable(c.out, l.opts, now, stalled) {
 					out = append(out, backlog{conn: c, loop: l.idx, bytes: c.OutboundBuffered()})
 				}
 			}
@@ -67,7 +69,7 @@ func (e *loopEngine) backlogged(ctx context.Context) []backlog {
 	return all
 }
 
-func (e *loopEngine) shed(ctx context.Context, victims []backlog) (int, int64) {
+func (e *loopEngine) shed(ctx context.Context, victims []backlog, stalled time.Duration) (int, int64) {
 	type outcome struct {
 		closed int
 		freed  int64
@@ -82,9 +84,10 @@ func (e *loopEngine) shed(ctx context.Context, victims []backlog) (int, int64) {
 		l := e.loops[i]
 		ok := l.control(func() {
 			var o outcome
+			now := monotime()
 			for _, c := range cs {
 				// Re-checked here: the queue may have drained meanwhile.
-				if c.state&stClosed != 0 || c.OutboundBuffered() < shedFloor(l.opts) {
+				if c.state&stClosed != 0 || !sheddable(c.out, l.opts, now, stalled) {
 					continue
 				}
 				o.freed += int64(c.OutboundBuffered())

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/shoalnet/shoal/internal/bufpool"
 )
@@ -20,6 +21,10 @@ type outbound struct {
 	queued  uint64 // bytes ever queued
 	sent    uint64 // bytes ever sent
 	waiters []waiter
+	// moved is when the queue was created or last sent bytes, on the
+	// engine's monotonic clock (monotime): a queue that has not moved for
+	// long belongs to a stalled consumer (ShedStalledConsumers).
+	moved time.Duration
 }
 
 // waiter is an AsyncWrite completion that fires once sent reaches at.

@@ -161,6 +161,7 @@ func (c *stdConn) admit(n int) error {
 func (c *stdConn) queue(p []byte) {
 	if c.out == nil {
 		c.out = getOutbound()
+		c.out.moved = monotime()
 	}
 	c.out.write(p)
 	c.cnt.outBytes.Add(int64(len(p)))
@@ -397,6 +398,21 @@ func (c *stdConn) onEOF() {
 
 // ---- the writer goroutine: tasks, flushing, close steps ----
 
+// portableWriteMax is the most the writer hands to one blocking write.
+const portableWriteMax = 256 << 10
+
+// capBuffers trims bufs to at most max bytes in all.
+func capBuffers(bufs net.Buffers, max int) net.Buffers {
+	for i, b := range bufs {
+		if len(b) >= max {
+			bufs[i] = b[:max]
+			return bufs[:i+1]
+		}
+		max -= len(b)
+	}
+	return bufs
+}
+
 func (c *stdConn) writeLoop() {
 	defer c.e.wg.Done()
 	var bufs net.Buffers
@@ -422,7 +438,9 @@ func (c *stdConn) writeLoop() {
 				}
 				break
 			}
-			bufs = c.out.views(bufs[:0])
+			// At most portableWriteMax per call, so that the queue shows
+			// progress (outbound.moved) while a slow peer takes it.
+			bufs = capBuffers(c.out.views(bufs[:0]), portableWriteMax)
 			c.writing = true
 			c.mu.Unlock()
 
@@ -444,6 +462,7 @@ func (c *stdConn) writeLoop() {
 			c.cnt.bytesOut.Add(uint64(n))
 			c.cnt.outBytes.Add(-n)
 			c.dl.lastActive = time.Now().UnixNano()
+			c.out.moved = monotime()
 			c.out.consume(int(n), c)
 			if err != nil {
 				c.finish(err)

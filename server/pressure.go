@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sort"
+	"time"
 )
 
 // Throttle pauses (on) or resumes (off) accepting and reading on every
@@ -20,18 +21,17 @@ func (s *Server) Throttle(on bool) {
 }
 
 // ShedSlowConsumers closes the connections holding the most outbound bytes,
-// largest first (only those holding at least the low watermark), until at least target bytes are freed (or none is left
-// holding any), with ErrSlowConsumer as the reason. It returns how many it
-// closed and the bytes they held. It is the memory governor's second step.
-// Safe for concurrent use.
+// largest first (only those holding at least the low watermark), until at
+// least target bytes are freed (or none is left holding any), with
+// ErrSlowConsumer as the reason. It returns how many it closed and the bytes
+// they held. It is the memory governor's step at the hard mark. Safe for
+// concurrent use.
 func (s *Server) ShedSlowConsumers(ctx context.Context, target int64) (closed int, freed int64) {
-	s.mu.Lock()
-	eng := s.eng
-	s.mu.Unlock()
+	eng := s.engine()
 	if eng == nil || target <= 0 {
 		return 0, 0
 	}
-	conns := eng.backlogged(ctx)
+	conns := eng.backlogged(ctx, 0)
 	sort.Slice(conns, func(i, j int) bool { return conns[i].bytes > conns[j].bytes })
 	var pick []backlog
 	for _, b := range conns {
@@ -41,8 +41,28 @@ func (s *Server) ShedSlowConsumers(ctx context.Context, target int64) (closed in
 		pick = append(pick, b)
 		freed += int64(b.bytes)
 	}
-	closed, freed = eng.shed(ctx, pick)
-	return closed, freed
+	return eng.shed(ctx, pick, 0)
+}
+
+// ShedStalledConsumers closes, with ErrSlowConsumer as the reason, every
+// connection holding at least the low watermark of output that has not
+// sent a byte for at least stalled (when stalled is positive): consumers
+// that take nothing while their queues hold memory. It returns how many it
+// closed and the bytes they held. The memory governor calls it while it
+// throttles, when reading nothing means the healthy consumers' queues
+// drain and only the stalled ones keep theirs. Safe for concurrent use.
+func (s *Server) ShedStalledConsumers(ctx context.Context, stalled time.Duration) (closed int, freed int64) {
+	eng := s.engine()
+	if eng == nil || stalled <= 0 {
+		return 0, 0
+	}
+	return eng.shed(ctx, eng.backlogged(ctx, stalled), stalled)
+}
+
+func (s *Server) engine() engine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng
 }
 
 // backlog is a connection with output queued, found by engine.backlogged.
@@ -50,6 +70,13 @@ type backlog struct {
 	conn  Conn
 	loop  int
 	bytes int
+}
+
+// sheddable reports whether a connection with the queue q (nil: none)
+// may be shed at now: it holds at least shedFloor and, when stalled is
+// positive, has not sent a byte for that long.
+func sheddable(q *outbound, o *options, now, stalled time.Duration) bool {
+	return q != nil && q.n >= shedFloor(o) && (stalled <= 0 || now-q.moved >= stalled)
 }
 
 // shedFloor is the smallest outbound queue that makes a connection a

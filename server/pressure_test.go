@@ -108,3 +108,60 @@ func TestOutboundBudget(t *testing.T) {
 		}
 	})
 }
+
+func TestShedStalledConsumers(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &chunkBlaster{*newCloseRecorder()}
+		s, addr := start(t, h, eng, WithSocketBuffers(16<<10, 16<<10), WithWatermarks(64<<20, 256<<10))
+		silent := dial(t, addr)
+		silent.(*net.TCPConn).SetReadBuffer(4096)
+		stalled := <-h.opened
+		fmt.Fprintf(silent, "%d", 2<<20) // then never read
+		// A receive buffer much smaller than the loopback MSS would make
+		// the kernel hold back window updates (silly-window avoidance) and
+		// stall this reader for the persist timer.
+		slow := dial(t, addr)
+		slow.(*net.TCPConn).SetReadBuffer(128 << 10)
+		moving := <-h.opened
+		fmt.Fprintf(slow, "%d", 32<<20)
+		stop := make(chan struct{})
+		read := make(chan int64)
+		go func() { // takes 32 KiB every 5 ms: far behind, but moving
+			var n int64
+			buf := make([]byte, 32<<10)
+			defer func() { read <- n }()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				k, err := slow.Read(buf)
+				n += int64(k)
+				if err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if closed, _ := s.ShedStalledConsumers(context.Background(), time.Hour); closed != 0 {
+			t.Fatalf("shed %d connections stalled for less than an hour", closed)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		closed, freed := s.ShedStalledConsumers(context.Background(), time.Second)
+		close(stop)
+		got := <-read
+		if closed != 1 || freed < 1<<20 {
+			t.Fatalf("shed %d connections freeing %d bytes (the moving one read %d); want the silent one", closed, freed, got)
+		}
+		if errs := h.waitClosed(t, stalled); len(errs) != 1 || !errors.Is(errs[0], ErrSlowConsumer) {
+			t.Fatalf("stalled consumer closed with %v", errs)
+		}
+		h.mu.Lock()
+		movingClosed := len(h.closes[moving])
+		h.mu.Unlock()
+		if movingClosed != 0 || got == 0 {
+			t.Fatalf("the moving consumer (read %d bytes) was closed %d times", got, movingClosed)
+		}
+	})
+}

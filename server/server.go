@@ -50,10 +50,12 @@ type engine interface {
 	drain(ctx context.Context) error
 	// throttle pauses or resumes accepting and reading everywhere.
 	throttle(on bool)
-	// backlogged lists the connections with output queued.
-	backlogged(ctx context.Context) []backlog
-	// shed closes the given connections as slow consumers.
-	shed(ctx context.Context, victims []backlog) (closed int, freed int64)
+	// backlogged lists the connections that sheddable allows (stalled: 0
+	// for any stall).
+	backlogged(ctx context.Context, stalled time.Duration) []backlog
+	// shed closes the given connections as slow consumers, those that
+	// sheddable still allows.
+	shed(ctx context.Context, victims []backlog, stalled time.Duration) (closed int, freed int64)
 	// outbound returns the bytes queued on all connections.
 	outbound() int64
 }
