@@ -10,7 +10,7 @@ type Collector struct {
 	g *Governor
 
 	state, transitions, shedConns, shedStalled, shedBytes, shedRounds, reclaims *prometheus.Desc
-	limit, runtimeLimit, used, gogc, gomaxprocs, sampleErrors      *prometheus.Desc
+	limit, runtimeLimit, used, gogc, gomaxprocs, sampleErrors                   *prometheus.Desc
 }
 
 // NewCollector returns a collector for g. Its metrics are named

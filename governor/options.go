@@ -31,7 +31,7 @@ type options struct {
 	limitRefresh  time.Duration
 	shedTimeout   time.Duration
 	stalled       time.Duration // shed consumers stalled this long while not Normal; 0: off
-	source        MemorySource // nil: runtime/metrics and the cgroup
+	source        MemorySource  // nil: runtime/metrics and the cgroup
 	logger        *slog.Logger
 	hooks         hooks
 	cgroupRootDir string // where /proc and /sys are; tests point it at testdata
