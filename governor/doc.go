@@ -44,7 +44,7 @@
 // at most half of all queued output (so one round does not reach the
 // connections with small queues unless the large ones are a minority).
 // While not Normal, the governor also closes stalled consumers: those with
-// at least the server's low watermark of output queued that have not taken
+// at least 64 KiB of output queued that have not taken
 // a byte for WithStalledShedding (2s). With reading paused everywhere the
 // healthy consumers' queues drain within moments; a queue that does not
 // move belongs to a peer that takes nothing, and without closing it memory

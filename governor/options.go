@@ -119,7 +119,7 @@ func WithThrottling(on bool) Option { return optionFunc(func(o *options) { o.thr
 func WithShedding(on bool) Option { return optionFunc(func(o *options) { o.shed = on }) }
 
 // WithStalledShedding sets how long a connection's output must have been
-// stalled (at least the server's low watermark queued, not a byte sent) for
+// stalled (at least 64 KiB queued, not a byte sent) for
 // the governor to close it as a slow consumer while it throttles or sheds
 // (default 2s; 0 turns it off). Throttling stops the input, so healthy
 // consumers' queues drain within moments; a queue that does not move is

@@ -45,8 +45,8 @@ func (s *Server) ShedSlowConsumers(ctx context.Context, target int64) (closed in
 }
 
 // ShedStalledConsumers closes, with ErrSlowConsumer as the reason, every
-// connection holding at least the low watermark of output that has not
-// sent a byte for at least stalled (when stalled is positive): consumers
+// connection holding at least 64 KiB of output (or the low watermark, if
+// lower) that has not sent a byte for at least stalled (when stalled is positive): consumers
 // that take nothing while their queues hold memory. It returns how many it
 // closed and the bytes they held. The memory governor calls it while it
 // throttles, when reading nothing means the healthy consumers' queues
@@ -73,13 +73,26 @@ type backlog struct {
 }
 
 // sheddable reports whether a connection with the queue q (nil: none)
-// may be shed at now: it holds at least shedFloor and, when stalled is
-// positive, has not sent a byte for that long.
+// may be shed at now: it holds at least shedFloor or, when stalled is
+// positive, at least stallFloor and has not sent a byte for that long.
 func sheddable(q *outbound, o *options, now, stalled time.Duration) bool {
-	return q != nil && q.n >= shedFloor(o) && (stalled <= 0 || now-q.moved >= stalled)
+	if q == nil {
+		return false
+	}
+	if stalled <= 0 {
+		return q.n >= shedFloor(o)
+	}
+	return q.n >= stallFloor(o) && now-q.moved >= stalled
 }
 
 // shedFloor is the smallest outbound queue that makes a connection a
 // candidate for shedding: the low watermark, so that a fast consumer
 // holding a little output for a moment is never shed.
 func shedFloor(o *options) int { return max(o.lowWater, 1) }
+
+// stallFloor is the smallest outbound queue that makes a stalled
+// connection a candidate: 64 KiB (or the low watermark, if lower). The stall
+// itself says the consumer is not keeping up, so a queue well below the low
+// watermark qualifies: many silent peers holding a few hundred KiB each add
+// up, and the kernel holds their socket buffers on top.
+func stallFloor(o *options) int { return min(shedFloor(o), 64<<10) }

@@ -45,6 +45,9 @@ type config struct {
 	maxTopics     int
 	maxPending    int
 	dropOverLimit bool
+	sndBuf        int // SO_SNDBUF of accepted connections; 0: the system's (autotuned)
+	highWater     int // server watermarks of each connection's outbound queue
+	lowWater      int
 	stats         time.Duration
 	logLevel      slog.Level
 	admin         string // admin HTTP address; empty: off
@@ -65,6 +68,9 @@ func defaultConfig() config {
 		maxBody:    2 * proto.DefaultMaxPayload,
 		maxTopics:  64,
 		maxPending: 4 << 20,
+		sndBuf:     256 << 10,
+		highWater:  4 << 20,
+		lowWater:   1 << 20,
 		logLevel:   slog.LevelInfo,
 
 		drainTimeout: 25 * time.Second,
@@ -83,6 +89,12 @@ func main() {
 	flag.IntVar(&cfg.maxTopics, "max-topics", cfg.maxTopics, "subscriptions per connection; more get ERR 3")
 	flag.IntVar(&cfg.maxPending, "max-pending", cfg.maxPending,
 		"bytes of messages queued for one subscriber and not yet handed to its connection")
+	flag.IntVar(&cfg.sndBuf, "sndbuf", cfg.sndBuf,
+		"SO_SNDBUF of subscriber connections (0: the system's, autotuned up to net.ipv4.tcp_wmem's maximum)")
+	flag.IntVar(&cfg.highWater, "high-water", cfg.highWater,
+		"output queued for one connection above which it is closed as a slow consumer")
+	flag.IntVar(&cfg.lowWater, "low-water", cfg.lowWater,
+		"output queued below which a connection is no longer backed up; the memory governor sheds only queues above it")
 	overLimit := flag.String("over-limit", "close", "subscriber above -max-pending: close it, or drop the message")
 	flag.BoolVar(&cfg.governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
 	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:9091", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
@@ -135,7 +147,8 @@ func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Se
 	h := &handler{hub: hb, log: log,
 		goAway: proto.AppendGoAway(nil, uint32(cfg.goAwayRetry.Milliseconds()), cfg.goAwayAddr)}
 	opts := []server.Option{server.WithCodec(cd), server.WithLogger(log), server.WithLoopStats(cfg.admin != ""),
-		server.WithDrainQuiet(cfg.drainQuiet)}
+		server.WithDrainQuiet(cfg.drainQuiet), server.WithSocketBuffers(cfg.sndBuf, 0),
+		server.WithWatermarks(cfg.highWater, cfg.lowWater)}
 	if cfg.loops > 0 {
 		opts = append(opts, server.WithLoops(cfg.loops))
 	}
