@@ -49,8 +49,9 @@ type loadResult struct {
 	msgs     int64         // echoes completed in the measured window
 	window   time.Duration // length of the measured window
 	hist     *hdrhistogram.Histogram
-	errors   int64 // connections that failed (dial, I/O) before the end
-	mismatch int64 // echoes whose bytes differed from what was sent
+	lag      *hdrhistogram.Histogram // open loop: how late the sender wrote each batch (nil in the closed loop)
+	errors   int64                   // connections that failed (dial, I/O) before the end
+	mismatch int64                   // echoes whose bytes differed from what was sent
 	firstErr error
 }
 

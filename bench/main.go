@@ -32,39 +32,72 @@ type options struct {
 	loops     int
 	idleConns int
 	out       string
+
+	// Set by parseScenarioOptions (scenarios.go).
+	rates          []int // open loop: messages per second over all connections
+	openConns      []int // open loop: connection counts
+	openSize       int   // open loop: message size
+	connectWorkers int   // connect: goroutines dialing at once
+	pushSubs       int
+	pushRate       float64
+	pushSize       int
+	pushDuration   time.Duration
+
+	// Set by parseHTTPOptions (http_run.go).
+	httpConns  []int // http: connection counts
+	httpDepths []int // http: requests in flight per connection
 }
+
+// has reports whether the run includes scenario s.
+func (o options) has(s string) bool { return o.scenario == s || o.scenario == "all" }
 
 func main() {
 	var (
-		serveEngine = flag.String("serve", "", "run this engine's echo server in the foreground until SIGTERM/SIGINT (used by the orchestrator)")
+		serveEngine = flag.String("serve", "", "run this engine's server (see -proto) in the foreground until SIGTERM/SIGINT (used by the orchestrator)")
 		addr        = flag.String("addr", "127.0.0.1:9000", "listen address for -serve")
-		engines     = flag.String("engines", "shoal,stdnet,gnet", "engines to compare, from "+engineNames())
-		scenario    = flag.String("scenario", "echo", "echo, idle or all")
+		engines     = flag.String("engines", "shoal,stdnet,gnet,nbio", "engines to compare, from "+engineNames())
+		scenario    = flag.String("scenario", "echo", "echo, open, idle, connect, push, http or all")
 		conns       = flag.String("conns", "100,1000", "connection counts (echo)")
 		sizes       = flag.String("sizes", "64,1024", "message sizes in bytes, at least 8 (echo)")
 		depths      = flag.String("pipeline", "1,16", "messages in flight per connection (echo)")
 		runs        = flag.Int("runs", 3, "runs per engine and case; the report shows medians")
 		duration    = flag.Duration("duration", 5*time.Second, "measured time per run (echo)")
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each measurement (echo)")
-		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s, 100 conns, 64 B, pipeline 1 and 16, 1000 idle conns (explicit flags win)")
+		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s (explicit flags win)")
 		loops       = flag.Int("loops", runtime.GOMAXPROCS(0), "event loops of the engines that have them (shoal, gnet)")
 		idleConns   = flag.Int("idle-conns", 10000, "connections of the idle-memory scenario")
 		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md)")
+		sf          = scenarioFlags()
+		hf          = httpFlags()
 	)
 	flag.Parse()
 
 	if *serveEngine != "" {
-		if err := serve(*serveEngine, *addr, *loops); err != nil {
+		if err := serve(*hf.proto, *serveEngine, *addr, *loops); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)
 		}
 		return
 	}
 
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *sf.pin {
+		switch err := pinSelf(); {
+		case err == errFewCPUs:
+			fmt.Fprintln(os.Stderr, "warning:", err)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		case !set["loops"]:
+			*loops = len(pinned.server) // one loop per server CPU
+		}
+	}
 	if *quick {
-		set := map[string]bool{}
-		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		defaults := map[string]string{"runs": "1", "duration": "1s", "conns": "100", "sizes": "64", "pipeline": "1,16", "idle-conns": "1000"}
+		for name, v := range quickScenarioDefaults {
+			defaults[name] = v
+		}
 		for name, v := range defaults {
 			if !set[name] {
 				flag.Set(name, v)
@@ -72,6 +105,12 @@ func main() {
 		}
 	}
 	o, err := parseOptions(*engines, *scenario, *conns, *sizes, *depths, *runs, *duration, *warmup, *loops, *idleConns, *out)
+	if err == nil {
+		err = parseScenarioOptions(&o, sf)
+	}
+	if err == nil {
+		err = parseHTTPOptions(&o, hf)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		flag.Usage()
@@ -90,7 +129,7 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 		o.engines = append(o.engines, e)
 	}
 	switch scenario {
-	case "echo", "idle", "all":
+	case "echo", "open", "idle", "connect", "push", "http", "all":
 	default:
 		return o, fmt.Errorf("unknown scenario %q", scenario)
 	}
@@ -159,14 +198,14 @@ func orchestrate(o options) int {
 		if current.p != nil {
 			current.p.stop()
 		}
+		prog.interrupt()
 		fmt.Fprintln(os.Stderr, "bench: interrupted")
 		os.Exit(130)
 	}()
 
 	res := &results{engines: o.engines}
 	failed := false
-	total := 0
-	if o.scenario != "idle" {
+	if o.has("echo") {
 		for _, c := range o.conns {
 			for _, s := range o.sizes {
 				for _, d := range o.depths {
@@ -174,27 +213,42 @@ func orchestrate(o options) int {
 				}
 			}
 		}
-		total += len(res.cases) * o.runs * len(o.engines)
 	}
-	if o.scenario != "echo" {
-		total += o.runs * len(o.engines)
+	if o.has("open") {
+		for _, c := range o.openConns {
+			for _, r := range o.rates {
+				res.cases = append(res.cases, echoCase{conns: c, size: o.openSize, rate: r})
+			}
+		}
 	}
-	step := 0
+	echoEst := o.warmup + o.duration + 300*time.Millisecond
+	prog.plan(len(res.cases)*o.runs*len(o.engines), echoEst)
+	if o.has("idle") {
+		prog.plan(o.runs*len(o.engines), idleEstimate(o.idleConns))
+	}
+	if o.has("connect") {
+		prog.plan(o.runs*len(o.engines), echoEst)
+	}
+	if o.has("http") {
+		planHTTP(o)
+	}
+	if o.has("push") {
+		prog.plan(o.runs, pushEstimate(o))
+	}
 
 	res.echo = map[echoCase]map[string][]echoRun{}
 	for _, c := range res.cases {
 		res.echo[c] = map[string][]echoRun{}
 		for range o.runs {
 			for _, e := range o.engines {
-				step++
-				fmt.Fprintf(os.Stderr, "[%d/%d] echo %v %s ... ", step, total, c, e)
+				prog.begin(c.label()+" "+e, echoEst)
 				r, err := echoOnce(o, e, c)
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "ERROR:", err)
+					prog.fail(err)
 					r.errors++
 					failed = true
 				} else {
-					fmt.Fprintf(os.Stderr, "%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors\n", r.msgsSec, r.p99us, r.cpuSec, r.errors)
+					prog.end(fmt.Sprintf("%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.msgsSec, r.p99us, r.cpuSec, r.errors))
 					failed = failed || r.errors > 0
 				}
 				res.echo[c][e] = append(res.echo[c][e], r)
@@ -202,29 +256,38 @@ func orchestrate(o options) int {
 		}
 	}
 
-	if o.scenario != "echo" {
+	if o.has("idle") {
 		res.idleN = o.idleConns
 		res.idle = map[string][]idleRun{}
 		if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
-			fmt.Fprintf(os.Stderr, "warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n\n", lim, o.idleConns)
+			prog.line("warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n", lim, o.idleConns)
 		}
 		for range o.runs {
 			for _, e := range o.engines {
-				step++
-				fmt.Fprintf(os.Stderr, "[%d/%d] idle n=%d %s ... ", step, total, o.idleConns, e)
+				prog.begin(fmt.Sprintf("idle %dc %s", o.idleConns, e), idleEstimate(o.idleConns))
 				r, err := idleOnce(o, e)
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "ERROR:", err)
+					prog.fail(err)
 					r.errors++
 					failed = true
 				} else {
-					fmt.Fprintf(os.Stderr, "%.2f KiB/conn over %.0f conns, %d errors\n", r.kibConn, r.conns, r.errors)
+					prog.end(fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors))
 					failed = failed || r.errors > 0
 				}
 				res.idle[e] = append(res.idle[e], r)
 			}
 		}
 	}
+	if o.has("connect") {
+		failed = runConnects(o, res) || failed
+	}
+	if o.has("push") {
+		failed = runPushes(o, res) || failed
+	}
+	if o.has("http") {
+		failed = runHTTP(o, res) || failed
+	}
+	prog.finish()
 
 	report := writeReport(o, res)
 	fmt.Print(report)
@@ -272,10 +335,18 @@ func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
 			sampleErr = err
 		}
 	}
-	lr, err := runLoad(loadConfig{
-		addr: p.addr, conns: c.conns, size: c.size, depth: c.depth,
-		warmup: o.warmup, duration: o.duration,
-	}, sample)
+	var lr loadResult
+	if c.rate > 0 {
+		lr, err = runOpen(openConfig{
+			addr: p.addr, conns: c.conns, size: c.size, rate: float64(c.rate),
+			warmup: o.warmup, duration: o.duration,
+		}, sample)
+	} else {
+		lr, err = runLoad(loadConfig{
+			addr: p.addr, conns: c.conns, size: c.size, depth: c.depth,
+			warmup: o.warmup, duration: o.duration,
+		}, sample)
+	}
 	if err != nil {
 		return echoRun{}, err
 	}
@@ -286,19 +357,23 @@ func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
 		return echoRun{}, err
 	}
 	if lr.firstErr != nil {
-		fmt.Fprintf(os.Stderr, "(first error: %v) ", lr.firstErr)
+		prog.note("first error: %v", lr.firstErr)
 	}
 	r := echoRun{
 		ok:      true,
 		msgsSec: float64(lr.msgs) / lr.window.Seconds(),
 		p50us:   float64(lr.hist.ValueAtQuantile(50)) / 1e3,
 		p99us:   float64(lr.hist.ValueAtQuantile(99)) / 1e3,
+		p999us:  float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
 		cpuSec:  (cpu1 - cpu0).Seconds(),
 		rssMiB:  float64(rss) / (1 << 20),
 		errors:  lr.errors + lr.mismatch,
 	}
 	if r.cpuSec > 0 {
 		r.perCPU = float64(lr.msgs) / r.cpuSec
+	}
+	if lr.lag != nil {
+		r.lagus = float64(lr.lag.ValueAtQuantile(99)) / 1e3
 	}
 	return r, nil
 }
@@ -319,7 +394,7 @@ func idleOnce(o options, engine string) (idleRun, error) {
 		return idleRun{}, err
 	}
 	if ir.firstErr != nil {
-		fmt.Fprintf(os.Stderr, "(first error: %v) ", ir.firstErr)
+		prog.note("first error: %v", ir.firstErr)
 	}
 	return idleRun{
 		ok:        ir.conns > 0,

@@ -18,6 +18,8 @@ type echoRun struct {
 	msgsSec float64
 	p50us   float64
 	p99us   float64
+	p999us  float64
+	lagus   float64 // open loop: p99 of how late the sender wrote
 	cpuSec  float64 // server CPU time in the measured window
 	perCPU  float64 // messages per server CPU-second
 	rssMiB  float64 // server RSS at the end of the window
@@ -34,11 +36,18 @@ type idleRun struct {
 	errors    int64
 }
 
-// echoCase is one combination of the echo parameters.
-type echoCase struct{ conns, size, depth int }
+// echoCase is one combination of the echo parameters. With a rate above 0
+// it is an open-loop case: rate messages per second over all connections,
+// on a fixed schedule (depth is unused).
+type echoCase struct{ conns, size, depth, rate int }
 
-func (c echoCase) String() string {
-	return fmt.Sprintf("c=%d s=%d d=%d", c.conns, c.size, c.depth)
+// label names the case in the progress display: "echo 100c 64B d16",
+// "open 100c 64B 10000/s".
+func (c echoCase) label() string {
+	if c.rate > 0 {
+		return fmt.Sprintf("open %dc %dB %d/s", c.conns, c.size, c.rate)
+	}
+	return fmt.Sprintf("echo %dc %dB d%d", c.conns, c.size, c.depth)
 }
 
 // results holds every run, per case and engine, in run order.
@@ -48,6 +57,9 @@ type results struct {
 	echo    map[echoCase]map[string][]echoRun
 	idleN   int
 	idle    map[string][]idleRun
+	connect map[string][]connectRun
+	push    []pushRun
+	http    *httpResults
 }
 
 func okRuns[T any](runs []T, ok func(T) bool) []T {
@@ -63,26 +75,44 @@ func okRuns[T any](runs []T, ok func(T) bool) []T {
 // writeReport renders the results as markdown.
 func writeReport(o options, res *results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Shoal echo benchmark\n\n")
+	fmt.Fprintf(&b, "# Shoal benchmark\n\n")
 	machineHeader(&b, o)
-	if len(res.cases) > 0 {
-		for _, c := range res.cases {
-			fmt.Fprintf(&b, "\n## echo: %d connections, %d B messages, pipeline depth %d\n\n", c.conns, c.size, c.depth)
-			echoTable(&b, res.engines, res.echo[c])
+	var closed, open bool
+	for _, c := range res.cases {
+		if c.rate > 0 {
+			open = true
+			continue
 		}
+		closed = true
+		fmt.Fprintf(&b, "\n## echo: %d connections, %d B messages, pipeline depth %d\n\n", c.conns, c.size, c.depth)
+		echoTable(&b, res.engines, res.echo[c])
+	}
+	if closed {
 		b.WriteString(echoLegend)
+	}
+	if open {
+		openSection(&b, res)
 	}
 	if res.idle != nil {
 		fmt.Fprintf(&b, "\n## idle: %d connections, one 64 B echo each, then %v idle\n\n", res.idleN, idleSettle)
 		idleTable(&b, res.engines, res.idle)
 		b.WriteString(idleLegend)
 	}
+	if res.connect != nil {
+		connectSection(&b, o, res.engines, res.connect)
+	}
+	if res.push != nil {
+		pushSection(&b, o, res.push)
+	}
+	if res.http != nil {
+		httpSection(&b, o, res.http)
+	}
 	return b.String()
 }
 
 func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoRun) {
-	b.WriteString("| engine | msgs/s | p50 (µs) | p99 (µs) | server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| engine | msgs/s | p50 (µs) | p99 (µs) | p999 (µs) | server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	perCPU := map[string]spread{}
 	for _, e := range engines {
 		runs := okRuns(byEngine[e], func(r echoRun) bool { return r.ok })
@@ -95,10 +125,11 @@ func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoR
 		for _, r := range all {
 			errs += r.errors
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
 			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.msgsSec })), fmtCount),
 			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p50us })), fmtFloat1),
 			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p99us })), fmtFloat1),
+			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p999us })), fmtFloat1),
 			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.cpuSec })), fmtFloat2),
 			fmtSpread(perCPU[e], fmtCount),
 			ratio(perCPU[e], perCPU["stdnet"]),
@@ -129,7 +160,7 @@ func idleTable(b *strings.Builder, engines []string, byEngine map[string][]idleR
 
 const echoLegend = `
 Each cell is the median over runs, with the minimum–maximum in parentheses.
-msgs/s counts echoes fully read back by the client in the measured window. p50/p99 are the
+msgs/s counts echoes fully read back by the client in the measured window. p50/p99/p999 are the
 time from writing a message to having read its whole echo, including time queued behind the
 other messages in flight on its connection. server CPU is user+system time of the server
 process in the window (from /proc, 10 ms resolution); msgs per server CPU-s is the efficiency
@@ -179,15 +210,16 @@ func fmtFloat2(x float64) string { return fmt.Sprintf("%.2f", x) }
 // and the settings of the run.
 func machineHeader(b *strings.Builder, o options) {
 	fmt.Fprintf(b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(b, "- CPU: %s, %d logical CPUs, GOMAXPROCS %d\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(b, "- CPU: %s, %d logical CPUs, GOMAXPROCS %d\n", cpuModel(), pinned.cpus(runtime.NumCPU()), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(b, "- kernel: %s\n", kernel())
 	fmt.Fprintf(b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(b, "- engines: %s\n", engineVersions(o.engines))
 	fmt.Fprintf(b, "- settings: %d run(s) per engine and case, engines alternated run by run, each run in a fresh server process; ", o.runs)
-	if o.scenario != "idle" {
-		fmt.Fprintf(b, "echo: warm-up %v, measured %v; ", o.warmup, o.duration)
+	if o.has("echo") || o.has("open") || o.has("connect") {
+		fmt.Fprintf(b, "echo, open loop, connect: warm-up %v, measured %v; ", o.warmup, o.duration)
 	}
 	fmt.Fprintf(b, "server loops %d; client and server on the same machine over loopback\n", o.loops)
+	fmt.Fprintf(b, "- CPU pinning: %v\n", pinned)
 }
 
 func cpuModel() string {
@@ -232,6 +264,7 @@ func cString[T int8 | uint8](a []T) string {
 var engineModules = map[string]string{
 	"gnet":    "github.com/panjf2000/gnet/v2",
 	"netpoll": "github.com/cloudwego/netpoll",
+	"nbio":    "github.com/lesismal/nbio",
 }
 
 // engineVersions names the version of every engine compared: the peers'

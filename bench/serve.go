@@ -8,12 +8,13 @@ import (
 	"time"
 )
 
-// serve runs one engine's echo server in the foreground until SIGTERM or
-// SIGINT. It is what the orchestrator starts, once per run, with -serve.
-func serve(engine, addr string, loops int) error {
-	newServer, ok := servers[engine]
-	if !ok {
-		return fmt.Errorf("unknown engine %q (have %s)", engine, engineNames())
+// serve runs one engine's server for proto (echo or http) in the
+// foreground until SIGTERM or SIGINT. It is what the orchestrator starts,
+// once per run, with -serve.
+func serve(proto, engine, addr string, loops int) error {
+	newServer, err := serverFor(proto, engine)
+	if err != nil {
+		return err
 	}
 	if err := raiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "warning:", err)

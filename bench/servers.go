@@ -38,6 +38,7 @@ var servers = map[string]func() echoServer{
 	"shoal-metrics": func() echoServer { return &shoalEcho{metrics: true} },
 	"stdnet":        func() echoServer { return &stdnetEcho{} },
 	"gnet":          func() echoServer { return &gnetEcho{} },
+	"nbio":          func() echoServer { return &nbioServer{build: nbioEchoEngine} },
 	// netpoll is optional: not in the default -engines list.
 	"netpoll": func() echoServer { return &netpollEcho{} },
 }

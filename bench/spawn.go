@@ -31,7 +31,14 @@ func startServer(engine string, loops int) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-serve", engine, "-addr", addr, "-loops", strconv.Itoa(loops))
+	return startProc(engine, addr, exe, "-serve", engine, "-addr", addr, "-loops", strconv.Itoa(loops))
+}
+
+// startProc starts the server called name, the program path with args, which
+// is to listen on addr, on the server CPUs when the run is pinned, and waits
+// until addr accepts connections.
+func startProc(name, addr, path string, args ...string) (*serverProc, error) {
+	cmd := pinned.command(path, args...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	// The server dies with the orchestrator, even if it is killed.
@@ -39,7 +46,7 @@ func startServer(engine string, loops int) (*serverProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &serverProc{engine: engine, addr: addr, cmd: cmd, exited: make(chan struct{})}
+	p := &serverProc{engine: name, addr: addr, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)

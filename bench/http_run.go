@@ -1,0 +1,287 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// httpOpts are the flags of the HTTP scenario, and -proto.
+type httpOpts struct {
+	proto  *string
+	conns  *string
+	depths *string
+}
+
+// httpFlags defines the flags of the HTTP scenario and -proto.
+func httpFlags() httpOpts {
+	return httpOpts{
+		proto:  flag.String("proto", "echo", "protocol of the -serve server: echo or http"),
+		conns:  flag.String("http-conns", "100", "http: connection counts (of our client and of wrk)"),
+		depths: flag.String("http-pipeline", "1,16", "http: requests in flight per connection (our client; wrk does not pipeline)"),
+	}
+}
+
+// parseHTTPOptions checks the flags of httpFlags and sets them in o.
+func parseHTTPOptions(o *options, f httpOpts) error {
+	var err error
+	if o.httpConns, err = parseInts("http-conns", *f.conns, 1); err != nil {
+		return err
+	}
+	o.httpDepths, err = parseInts("http-pipeline", *f.depths, 1)
+	return err
+}
+
+// planHTTP adds the runs of the HTTP scenario to the progress display.
+func planHTTP(o options) {
+	est := o.warmup + o.duration + 300*time.Millisecond
+	engines := len(httpEngines(o.engines))
+	prog.plan(len(o.httpConns)*len(o.httpDepths)*o.runs*engines, est)
+	if wrkPath() != "" {
+		prog.plan(len(o.httpConns)*o.runs*engines, wrkEstimate(o))
+	}
+}
+
+// wrkEstimate is the expected time of one wrk run, warm-up included.
+func wrkEstimate(o options) time.Duration {
+	est := time.Duration(wrkSeconds(o.duration))*time.Second + 300*time.Millisecond
+	if o.warmup > 0 {
+		est += time.Duration(wrkSeconds(o.warmup)) * time.Second
+	}
+	return est
+}
+
+// httpBaseline is the engine every HTTP result is compared with; the HTTP
+// scenario always runs it.
+const httpBaseline = "nethttp"
+
+// httpCase is one combination of the HTTP parameters.
+type httpCase struct{ conns, depth int }
+
+// httpRun is the outcome of one run of one engine with our client.
+type httpRun struct {
+	ok     bool
+	reqSec float64
+	p50us  float64
+	p99us  float64
+	p999us float64
+	cpuSec float64 // server CPU time in the measured window
+	perCPU float64 // requests per server CPU-second
+	rssMiB float64 // server RSS at the end of the window
+	errors int64   // failed connections, wrong responses, failed runs
+}
+
+// wrkRun is the outcome of one wrk run of one engine.
+type wrkRun struct {
+	ok                  bool
+	reqSec              float64
+	p50us, p90us, p99us float64
+	cpuSec              float64 // server CPU time while wrk measured
+	perCPU              float64
+	errors              int64 // wrk's non-2xx/3xx responses and socket errors, failed runs
+}
+
+// httpResults holds every run of the HTTP scenario, in run order.
+type httpResults struct {
+	engines []string // the baseline first
+	cases   []httpCase
+	runs    map[httpCase]map[string][]httpRun
+	wrk     string // wrk's path; "" when it is not on PATH
+	wrkRuns map[int]map[string][]wrkRun
+}
+
+// httpEngines returns the engines of the HTTP scenario: the baseline, then
+// those of engines that have an HTTP server, in their order.
+func httpEngines(engines []string) []string {
+	out := []string{httpBaseline}
+	for _, e := range engines {
+		if _, ok := httpServers[e]; ok && e != httpBaseline {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// runHTTP runs the HTTP scenario, our client first and then wrk, o.runs
+// times per engine and case, engines alternated run by run; it reports
+// whether anything failed.
+func runHTTP(o options, res *results) (failed bool) {
+	h := &httpResults{
+		engines: httpEngines(o.engines),
+		runs:    map[httpCase]map[string][]httpRun{},
+		wrk:     wrkPath(),
+		wrkRuns: map[int]map[string][]wrkRun{},
+	}
+	res.http = h
+	for _, e := range o.engines {
+		if _, ok := httpServers[e]; !ok {
+			prog.line("http: %s has no HTTP server, left out", e)
+		}
+	}
+	for _, c := range o.httpConns {
+		for _, d := range o.httpDepths {
+			h.cases = append(h.cases, httpCase{conns: c, depth: d})
+		}
+	}
+	est := o.warmup + o.duration + 300*time.Millisecond
+	for _, c := range h.cases {
+		h.runs[c] = map[string][]httpRun{}
+		for range o.runs {
+			for _, e := range h.engines {
+				prog.begin(fmt.Sprintf("http %dc d%d %s", c.conns, c.depth, e), est)
+				r, err := httpOnce(o, e, c)
+				if err != nil {
+					prog.fail(err)
+					r.errors++
+					failed = true
+				} else {
+					prog.end(fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.reqSec, r.p99us, r.cpuSec, r.errors))
+					failed = failed || r.errors > 0
+				}
+				h.runs[c][e] = append(h.runs[c][e], r)
+			}
+		}
+	}
+	if h.wrk == "" {
+		prog.line("http: wrk is not on PATH, its runs are skipped")
+		return failed
+	}
+	wrkEst := wrkEstimate(o)
+	for _, n := range o.httpConns {
+		h.wrkRuns[n] = map[string][]wrkRun{}
+		for range o.runs {
+			for _, e := range h.engines {
+				prog.begin(fmt.Sprintf("wrk %dc %s", n, e), wrkEst)
+				r, err := wrkOnce(o, h.wrk, e, n)
+				if err != nil {
+					prog.fail(err)
+					r.errors++
+					failed = true
+				} else {
+					prog.end(fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.reqSec, r.p99us, r.cpuSec, r.errors))
+					failed = failed || r.errors > 0
+				}
+				h.wrkRuns[n][e] = append(h.wrkRuns[n][e], r)
+			}
+		}
+	}
+	return failed
+}
+
+// startHTTPServer starts this binary with -serve engine -proto http on a
+// free loopback port.
+func startHTTPServer(engine string, loops int) (*serverProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProc(engine, addr, exe, "-serve", engine, "-proto", "http", "-addr", addr, "-loops", strconv.Itoa(loops))
+}
+
+// httpOnce runs one case with our client against a fresh server process.
+func httpOnce(o options, engine string, c httpCase) (httpRun, error) {
+	p, err := startHTTPServer(engine, o.loops)
+	if err != nil {
+		return httpRun{}, err
+	}
+	track(p)
+	defer func() {
+		track(nil)
+		p.stop()
+	}()
+	var cpu0, cpu1 time.Duration
+	var rss int64
+	var sampleErr error
+	lr, err := runHTTPLoad(httpLoadConfig{
+		addr: p.addr, conns: c.conns, depth: c.depth, warmup: o.warmup, duration: o.duration,
+	}, func(start bool) {
+		var err error
+		if start {
+			cpu0, err = processCPU(p.pid())
+		} else if cpu1, err = processCPU(p.pid()); err == nil {
+			rss, err = processRSS(p.pid())
+		}
+		if err != nil && sampleErr == nil {
+			sampleErr = err
+		}
+	})
+	if err != nil {
+		return httpRun{}, err
+	}
+	if sampleErr != nil {
+		return httpRun{}, sampleErr
+	}
+	if err := p.alive(); err != nil {
+		return httpRun{}, err
+	}
+	if lr.firstErr != nil {
+		prog.note("first error: %v", lr.firstErr)
+	}
+	r := httpRun{
+		ok:     true,
+		reqSec: float64(lr.msgs) / lr.window.Seconds(),
+		p50us:  float64(lr.hist.ValueAtQuantile(50)) / 1e3,
+		p99us:  float64(lr.hist.ValueAtQuantile(99)) / 1e3,
+		p999us: float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
+		cpuSec: (cpu1 - cpu0).Seconds(),
+		rssMiB: float64(rss) / (1 << 20),
+		errors: lr.errors + lr.mismatch,
+	}
+	if r.cpuSec > 0 {
+		r.perCPU = float64(lr.msgs) / r.cpuSec
+	}
+	return r, nil
+}
+
+// wrkOnce runs wrk against a fresh server process: first for the warm-up
+// (its output is dropped), then measured.
+func wrkOnce(o options, wrk, engine string, conns int) (wrkRun, error) {
+	p, err := startHTTPServer(engine, o.loops)
+	if err != nil {
+		return wrkRun{}, err
+	}
+	track(p)
+	defer func() {
+		track(nil)
+		p.stop()
+	}()
+	if o.warmup > 0 {
+		if _, err := runWrk(wrk, p.addr, conns, o.warmup); err != nil {
+			return wrkRun{}, err
+		}
+	}
+	cpu0, err := processCPU(p.pid())
+	if err != nil {
+		return wrkRun{}, err
+	}
+	wr, err := runWrk(wrk, p.addr, conns, o.duration)
+	if err != nil {
+		return wrkRun{}, err
+	}
+	cpu1, err := processCPU(p.pid())
+	if err != nil {
+		return wrkRun{}, err
+	}
+	if err := p.alive(); err != nil {
+		return wrkRun{}, err
+	}
+	r := wrkRun{
+		ok:     true,
+		reqSec: wr.reqSec,
+		p50us:  float64(wr.p50) / 1e3,
+		p90us:  float64(wr.p90) / 1e3,
+		p99us:  float64(wr.p99) / 1e3,
+		cpuSec: (cpu1 - cpu0).Seconds(),
+		errors: wr.errors,
+	}
+	if r.cpuSec > 0 {
+		r.perCPU = float64(wr.requests) / r.cpuSec
+	}
+	return r, nil
+}

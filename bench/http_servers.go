@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/shoalnet/shoal/server"
+)
+
+// httpServers maps an engine name to a constructor of its HTTP "hello"
+// server (-serve ENGINE -proto http). They share echoServer's lifecycle:
+// Serve blocks until Stop. nethttp is the baseline of the scenario.
+var httpServers = map[string]func() echoServer{
+	"nethttp": func() echoServer { return &nethttpHello{} },
+	"shoal":   func() echoServer { return &shoalHello{} },
+	"stdnet":  func() echoServer { return &stdnetHello{} },
+	"gnet":    func() echoServer { return &gnetHello{} },
+	"nbio":    func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
+	"netpoll": func() echoServer { return &netpollHello{} },
+}
+
+// serverFor returns the constructor of engine's server for proto (echo or
+// http).
+func serverFor(proto, engine string) (func() echoServer, error) {
+	byName := servers
+	switch proto {
+	case "echo":
+	case "http":
+		byName = httpServers
+	default:
+		return nil, fmt.Errorf("unknown protocol %q (have echo, http)", proto)
+	}
+	newServer, ok := byName[engine]
+	if !ok {
+		return nil, fmt.Errorf("engine %q has no %s server (have %s)", engine, proto, strings.Join(sortedNames(byName), ","))
+	}
+	return newServer, nil
+}
+
+// sortedNames returns the engine names of m in order.
+func sortedNames(m map[string]func() echoServer) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// answerPool holds the buffers the raw event-loop servers build their
+// answers in; their Write copies.
+var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// respondPooled runs respond on in with a pooled buffer; release(p, out)
+// returns it once out has been written.
+func respondPooled(in []byte) (p *[]byte, out []byte, used int, closeConn bool) {
+	p = answerPool.Get().(*[]byte)
+	out, used, closeConn = respond((*p)[:0], in)
+	return p, out, used, closeConn
+}
+
+func release(p *[]byte, out []byte) {
+	if cap(out) <= 64<<10 {
+		*p = out[:0]
+		answerPool.Put(p)
+	}
+}
+
+// helloHandler is the http.Handler of net/http and nbhttp.
+func helloHandler(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = helloLength
+	io.WriteString(w, helloBody)
+}
+
+// Header values shared by every answer; neither server modifies them.
+var (
+	textPlain   = []string{"text/plain"}
+	helloLength = []string{"13"}
+)
+
+// nethttp: net/http, its Server with the header limit of the raw servers.
+
+type nethttpHello struct {
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+func (s *nethttpHello) Serve(addr string, _ int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(helloHandler), MaxHeaderBytes: httpMaxHeader}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *nethttpHello) Stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// shoal: respond in OnData on the bytes buffered so far; an unfinished
+// request stays buffered for the next OnData.
+
+type shoalHello struct {
+	mu sync.Mutex
+	s  *server.Server
+}
+
+type shoalHelloHandler struct{}
+
+func (shoalHelloHandler) OnOpen(server.Conn)         {}
+func (shoalHelloHandler) OnClose(server.Conn, error) {}
+
+func (shoalHelloHandler) OnData(c server.Conn) {
+	in, _ := c.Peek(0)
+	p, out, used, closeConn := respondPooled(in)
+	if len(out) > 0 {
+		c.Write(out)
+	}
+	release(p, out)
+	if used > 0 {
+		c.Discard(used)
+	}
+	if closeConn {
+		c.Close() // flushes the answer first
+	}
+}
+
+func (s *shoalHello) Serve(addr string, loops int) error {
+	srv, err := server.New(shoalHelloHandler{}, server.WithLoops(loops))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.s = srv
+	s.mu.Unlock()
+	err = srv.ListenAndServe("tcp", addr)
+	if errors.Is(err, server.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *shoalHello) Stop() {
+	s.mu.Lock()
+	srv := s.s
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// stdnet: a goroutine per connection reading into a buffer of
+// httpMaxHeader bytes, answering what it holds with one write.
+
+type stdnetHello struct {
+	mu sync.Mutex
+	ln net.Listener
+}
+
+func (s *stdnetHello) Serve(addr string, _ int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			time.Sleep(5 * time.Millisecond) // EMFILE and the like
+			continue
+		}
+		go stdnetHelloConn(c.(*net.TCPConn))
+	}
+}
+
+func stdnetHelloConn(c *net.TCPConn) {
+	defer c.Close()
+	in := make([]byte, 0, httpMaxHeader)
+	out := make([]byte, 0, 4<<10)
+	for {
+		n, err := c.Read(in[len(in):cap(in)])
+		in = in[:len(in)+n]
+		if n > 0 {
+			var used int
+			var closeConn bool
+			out, used, closeConn = respond(out[:0], in)
+			if len(out) > 0 {
+				if _, err := c.Write(out); err != nil {
+					return
+				}
+			}
+			if closeConn {
+				lingerClose(c)
+				return
+			}
+			// What is left is an unfinished request, shorter than
+			// httpMaxHeader (respond refuses longer ones).
+			in = in[:copy(in, in[used:])]
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// lingerClose half-closes c and reads until the peer closes too (at most a
+// second), so that input still in flight does not turn the close into a
+// reset that could destroy the answer before the peer has read it.
+func lingerClose(c *net.TCPConn) {
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, c)
+}
+
+func (s *stdnetHello) Stop() {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// gnet: respond in OnTraffic, like shoal; Close after a refusal.
+
+type gnetHello struct{ gnetEcho } // its OnBoot and Stop
+
+func (e *gnetHello) OnTraffic(c gnet.Conn) gnet.Action {
+	in, _ := c.Peek(-1)
+	p, out, used, closeConn := respondPooled(in)
+	if len(out) > 0 {
+		c.Write(out)
+	}
+	release(p, out)
+	if used > 0 {
+		c.Discard(used)
+	}
+	if closeConn {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+func (e *gnetHello) Serve(addr string, loops int) error {
+	return gnet.Run(e, "tcp://"+addr,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(loops),
+		gnet.WithReusePort(true),
+		gnet.WithLogger(gnetLogger{}),
+	)
+}
+
+// netpoll: respond in OnRequest on what its reader holds.
+
+type netpollHello struct{ netpollEcho } // its Stop
+
+func netpollHelloOnRequest(_ context.Context, c netpoll.Connection) error {
+	r, w := c.Reader(), c.Writer()
+	in, err := r.Peek(r.Len())
+	if err != nil {
+		return err
+	}
+	p, out, used, closeConn := respondPooled(in)
+	if len(out) > 0 {
+		buf, err := w.Malloc(len(out))
+		if err != nil {
+			release(p, out)
+			return err
+		}
+		copy(buf, out)
+	}
+	release(p, out)
+	if used > 0 {
+		if err := r.Skip(used); err != nil {
+			return err
+		}
+	}
+	if err := r.Release(); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if closeConn {
+		return c.Close()
+	}
+	return nil
+}
+
+func (e *netpollHello) Serve(addr string, loops int) error {
+	if err := netpoll.SetNumLoops(loops); err != nil {
+		return err
+	}
+	ln, err := netpoll.CreateListener("tcp", addr)
+	if err != nil {
+		return err
+	}
+	el, err := netpoll.NewEventLoop(netpollHelloOnRequest)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	e.mu.Lock()
+	e.el = el
+	e.mu.Unlock()
+	return el.Serve(ln)
+}
