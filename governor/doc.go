@@ -17,7 +17,9 @@
 //
 // # Watermarks
 //
-// Every 100ms the governor samples the memory in use: what the Go runtime
+// Every 100ms — every 20ms while memory is at or above the low mark,
+// climbing by 2% of the limit or more per sample, or the state is not
+// Normal — the governor samples the memory in use: what the Go runtime
 // has mapped and not returned to the kernel (/memory/classes/total:bytes
 // minus /memory/classes/heap/released:bytes, the quantity the runtime's
 // memory limit counts: heap, free spans not yet released, stacks, runtime

@@ -96,6 +96,7 @@ type Governor struct {
 	lastReclaim time.Time
 	lastRefresh time.Time
 	lastStalled time.Time // last ShedStalledConsumers call
+	used, prevUsed int64  // memory in use at the last two samples (shed credit deducted)
 
 	mu sync.Mutex // guards st
 	st Stats
@@ -206,9 +207,9 @@ func (g *Governor) Stats() Stats {
 func (g *Governor) run(ctx context.Context) {
 	defer close(g.done)
 	defer g.release()
-	t := time.NewTicker(g.opts.interval)
-	defer t.Stop()
 	g.tick(ctx, time.Now())
+	t := time.NewTimer(g.nextInterval())
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,6 +218,7 @@ func (g *Governor) run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			g.tick(ctx, now)
+			t.Reset(g.nextInterval())
 		}
 	}
 }
@@ -255,6 +257,7 @@ func (g *Governor) tick(ctx context.Context, now time.Time) {
 		g.credit = 0
 	}
 	used := max(s.Used-g.credit, 0)
+	g.prevUsed, g.used = g.used, used
 	var shed, reclaimed bool
 	if g.limit > 0 {
 		from := g.m.state
@@ -298,6 +301,25 @@ func (g *Governor) tick(ctx context.Context, now time.Time) {
 		g.st.Reclaims++
 	}
 	g.mu.Unlock()
+}
+
+// nextInterval is the time to the next sample: the interval, or a fifth
+// of it (at least 1ms) while memory is near the marks — not Normal, at or
+// above the low mark, or grown by 2% of the limit or more since the sample
+// before — so that a fast climb (a publish fanned out to thousands of
+// queues allocates a lot at once) is met within a few milliseconds of
+// crossing a mark rather than up to a whole interval later.
+func (g *Governor) nextInterval() time.Duration {
+	d := g.opts.interval
+	if g.limit <= 0 {
+		return d
+	}
+	lim := float64(g.limit)
+	climbing := g.prevUsed > 0 && float64(g.used-g.prevUsed) >= 0.02*lim
+	if g.m.state != Normal || float64(g.used) >= g.opts.low*lim || climbing {
+		d = max(d/5, time.Millisecond)
+	}
+	return d
 }
 
 // transition applies a state change: throttle or resume the server, count

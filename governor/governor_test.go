@@ -243,6 +243,25 @@ func TestShedStalled(t *testing.T) {
 	}
 }
 
+// TestSamplesFasterNearTheMarks: a fifth of the interval at or above the
+// low mark, when memory climbs fast, and while not Normal.
+func TestSamplesFasterNearTheMarks(t *testing.T) {
+	src := &fakeSource{}
+	g, _ := newTestGovernor(t, &fakeServer{}, src)
+	var got []int64
+	for i, share := range []float64{0.30, 0.31, 0.40, 0.41, 0.65, 0.75, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50} {
+		src.set(g.limit, share, 1)
+		g.tick(context.Background(), at(100*i))
+		got = append(got, g.nextInterval().Milliseconds())
+	}
+	// 0.40 climbed 9 points; 0.75 throttles, and Throttle lasts until the
+	// hold has passed below the low mark (1s, at the 11th sample after).
+	want := []int64{100, 100, 20, 100, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 100}
+	if !slices.Equal(got, want) {
+		t.Fatalf("intervals %v ms, want %v", got, want)
+	}
+}
+
 // TestReclaim: under pressure the governor forces a collection when none
 // has run for the reclaim interval, and right after shedding; in Normal it
 // never does.

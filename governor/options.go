@@ -135,7 +135,8 @@ func WithMarks(low, soft, hard float64) Option {
 	return optionFunc(func(o *options) { o.low, o.soft, o.hard = low, soft, hard })
 }
 
-// WithInterval sets how often memory is sampled (default 100ms).
+// WithInterval sets how often memory is sampled (default 100ms); near the
+// marks the governor samples five times as often.
 func WithInterval(d time.Duration) Option { return optionFunc(func(o *options) { o.interval = d }) }
 
 // WithMinHold sets how long a state is held at least before the governor
