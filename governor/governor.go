@@ -81,22 +81,22 @@ type Governor struct {
 	done    chan struct{} // closed when run has returned
 
 	// Owned by the run goroutine.
-	m           machine
-	gogc        gogcPolicy
-	limit       int64
-	curGOGC     int       // last GOGC set; 0: none yet
-	prevGOGC    int       // GOGC before the first change, restored at the end
-	prevLimit   int64     // runtime memory limit before Start, if limitSet
-	limitSet    bool      // Start set the runtime memory limit
-	throttled   bool      // the server is throttled by us
-	credit      int64     // bytes shed and not yet collected
-	creditAt    uint64    // GC cycle count when credit was last added
-	cycles      uint64    // GC cycle count of the last sample
-	lastGC      time.Time // when cycles last moved
-	lastReclaim time.Time
-	lastRefresh time.Time
-	lastStalled time.Time // last ShedStalledConsumers call
-	used, prevUsed int64  // memory in use at the last two samples (shed credit deducted)
+	m              machine
+	gogc           gogcPolicy
+	limit          int64
+	curGOGC        int       // last GOGC set; 0: none yet
+	prevGOGC       int       // GOGC before the first change, restored at the end
+	prevLimit      int64     // runtime memory limit before Start, if limitSet
+	limitSet       bool      // Start set the runtime memory limit
+	throttled      bool      // the server is throttled by us
+	credit         int64     // bytes shed and not yet collected
+	creditAt       uint64    // GC cycle count when credit was last added
+	cycles         uint64    // GC cycle count of the last sample
+	lastGC         time.Time // when cycles last moved
+	lastReclaim    time.Time
+	lastRefresh    time.Time
+	lastStalled    time.Time // last ShedStalledConsumers call
+	used, prevUsed int64     // memory in use at the last two samples (shed credit deducted)
 
 	mu sync.Mutex // guards st
 	st Stats
