@@ -5,8 +5,9 @@ import (
 )
 
 // frames decodes the whole frames of c's input and hands each to OnFrame,
-// in order. Input the codec rejects closes c with the codec's error once
-// the answers already queued are flushed.
+// in order. Input the codec rejects goes to OnFrameError (if the handler
+// has it) and closes c with the codec's error once the answers already
+// queued are flushed.
 func (s *Server) frames(c Conn, cnt *counters) {
 	cd := s.opts.codec
 	buf, _ := c.Peek(0)
@@ -16,6 +17,9 @@ func (s *Server) frames(c Conn, cnt *counters) {
 		if err != nil {
 			c.Discard(off)
 			cnt.frameErr.Add(1)
+			if s.feh != nil {
+				s.feh.OnFrameError(c, err)
+			}
 			c.CloseWithError(err)
 			return
 		}

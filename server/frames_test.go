@@ -77,3 +77,26 @@ func TestCodecFramesInOrderAndClosesOnBadInput(t *testing.T) {
 		t.Fatal("New accepted a codec with a handler that has no OnFrame")
 	}
 }
+
+// explainer is a shouter that says why before its connection closes.
+type explainer struct{ shouter }
+
+func (h *explainer) OnFrameError(c Conn, err error) { c.WriteFrame([]byte("ERR " + err.Error())) }
+
+func TestFrameErrorAnsweredBeforeClose(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &explainer{shouter{*newCloseRecorder()}}
+		_, addr := start(t, h, eng, WithCodec(testLines{max: 16}))
+		nc := dial(t, addr)
+		c := <-h.opened
+		nc.Write([]byte("ok\n" + string(bytes.Repeat([]byte("x"), 100))))
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, err := io.ReadAll(nc)
+		if want := "OK\nERR " + codec.ErrFrameTooLarge.Error() + "\n"; err != nil || string(rest) != want {
+			t.Fatalf("read %q, %v; want %q then EOF", rest, err, want)
+		}
+		if errs := h.waitClosed(t, c); len(errs) != 1 || !errors.Is(errs[0], codec.ErrFrameTooLarge) {
+			t.Fatalf("OnClose %v, want ErrFrameTooLarge", errs)
+		}
+	})
+}

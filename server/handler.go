@@ -68,6 +68,16 @@ type FrameHandler interface {
 	OnFrame(c Conn, frame []byte)
 }
 
+// FrameErrorHandler is implemented by frame handlers that answer input the
+// codec rejects before the connection closes, as a protocol's own error
+// reply (Redis's "-ERR Protocol error: ..."). OnFrameError runs on the
+// connection's loop with the codec's error, after OnFrame has run for every
+// whole frame before the bad one; what it writes is flushed, then the
+// connection closes with err as the reason. It must not block.
+type FrameErrorHandler interface {
+	OnFrameError(c Conn, err error)
+}
+
 // Conn is one connection. Its methods say from which goroutines they may be
 // called: "loop only" methods may be called only from a Handler callback of
 // this connection (they touch state owned by its loop) — with the event-loop

@@ -28,10 +28,11 @@ type Server struct {
 	panicLog  logLimiter
 	closeLog  logLimiter
 
-	fh              FrameHandler // h as a FrameHandler, if it is one
-	eofHandler      bool         // h implements EOFHandler
-	goodbyeHandler  bool         // h implements GoodbyeHandler
-	writableHandler bool         // h implements WritableHandler
+	fh              FrameHandler      // h as a FrameHandler, if it is one
+	feh             FrameErrorHandler // h as a FrameErrorHandler, if it is one
+	eofHandler      bool              // h implements EOFHandler
+	goodbyeHandler  bool              // h implements GoodbyeHandler
+	writableHandler bool              // h implements WritableHandler
 }
 
 // engine is what the event-loop and the portable engines provide.
@@ -77,11 +78,13 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	if o.codec != nil && !framed {
 		return nil, errors.New("server: WithCodec needs a handler that implements FrameHandler")
 	}
+	feh, _ := h.(FrameErrorHandler)
 	_, eof := h.(EOFHandler)
 	_, writable := h.(WritableHandler)
 	_, goodbye := h.(GoodbyeHandler)
 	return &Server{
 		fh:              fh,
+		feh:             feh,
 		eofHandler:      eof,
 		goodbyeHandler:  goodbye,
 		writableHandler: writable,
