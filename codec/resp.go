@@ -1,6 +1,9 @@
 package codec
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Defaults of RESPConfig, used for fields left at zero.
 const (
@@ -179,9 +182,13 @@ func (r *RESP) value(buf []byte, p, depth int) (int, error) {
 		if t == '%' || t == '|' {
 			max /= 2 // pairs
 		}
-		n, q, err := respLength(buf, p+1, max, t == '*', errRESPArrayTooLarge, errRESPArrayLength)
-		if err != nil || q == 0 || n < 0 {
-			return q, err
+		n, q := respShortLength(buf, p+1)
+		var err error
+		if q == 0 || n > max {
+			n, q, err = respLength(buf, p+1, max, t == '*', errRESPArrayTooLarge, errRESPArrayLength)
+			if err != nil || q == 0 || n < 0 {
+				return q, err
+			}
 		}
 		if t == '%' || t == '|' {
 			n *= 2
@@ -218,9 +225,13 @@ func (r *RESP) value(buf []byte, p, depth int) (int, error) {
 // bulk parses a bulk string, blob error or verbatim string: its length
 // line, the bytes, CRLF. "$-1" is the RESP2 null bulk string.
 func (r *RESP) bulk(buf []byte, p int) (int, error) {
-	n, q, err := respLength(buf, p+1, r.maxBulk, buf[p] == '$', errRESPBulkTooLarge, errRESPBulkLength)
-	if err != nil || q == 0 || n < 0 {
-		return q, err
+	n, q := respShortLength(buf, p+1)
+	if q == 0 || n > r.maxBulk {
+		var err error
+		n, q, err = respLength(buf, p+1, r.maxBulk, buf[p] == '$', errRESPBulkTooLarge, errRESPBulkLength)
+		if err != nil || q == 0 || n < 0 {
+			return q, err
+		}
 	}
 	if len(buf)-q-2 < n {
 		return 0, nil
@@ -229,6 +240,27 @@ func (r *RESP) bulk(buf []byte, p int) (int, error) {
 		return 0, errRESPNoCRLF
 	}
 	return q + n + 2, nil
+}
+
+// respShortLength is the fast path of respLength, for the lengths nearly
+// every request carries: one or two digits, the first not 0, then CRLF, at
+// buf[p:], with at least 4 bytes from p on. It returns end == 0 for
+// anything else, which respLength then parses (or rejects). The caller
+// checks the limit. It is small enough to be inlined.
+func respShortLength(buf []byte, p int) (n, end int) {
+	if p+4 > len(buf) {
+		return 0, 0
+	}
+	x := binary.LittleEndian.Uint32(buf[p:]) // the digits and CRLF, read at once
+	d0, d1 := x&0xff-'0', x>>8&0xff-'0'
+	switch {
+	case d0-1 > 8: // not 1-9
+	case x&0xffff00 == '\n'<<16|'\r'<<8:
+		return int(d0), p + 3
+	case d1 <= 9 && x>>16 == '\n'<<8|'\r':
+		return int(d0*10 + d1), p + 4
+	}
+	return 0, 0
 }
 
 // respLength parses the decimal length line of a bulk string or an aggregate

@@ -45,10 +45,14 @@ func ParseCommand(frame []byte, args [][]byte) ([][]byte, error) {
 
 // parseMultibulk splits an array of bulk strings.
 func parseMultibulk(frame []byte, args [][]byte) ([][]byte, error) {
-	n, p, err := respLength(frame, 1, math.MaxInt, true, errRESPArrayLength, errRESPArrayLength)
+	n, p := respShortLength(frame, 1)
+	if p == 0 {
+		var err error
+		if n, p, err = respLength(frame, 1, math.MaxInt, true, errRESPArrayLength, errRESPArrayLength); err != nil {
+			return args, err
+		}
+	}
 	switch {
-	case err != nil:
-		return args, err
 	case p == 0:
 		return args, errRESPTruncated
 	case n <= 0:
@@ -67,10 +71,14 @@ func parseMultibulk(frame []byte, args [][]byte) ([][]byte, error) {
 		if frame[p] != '$' {
 			return args, errRESPExpectedBulk[frame[p]]
 		}
-		l, q, err := respLength(frame, p+1, math.MaxInt, false, errRESPBulkLength, errRESPBulkLength)
+		l, q := respShortLength(frame, p+1)
+		if q == 0 {
+			var err error
+			if l, q, err = respLength(frame, p+1, math.MaxInt, false, errRESPBulkLength, errRESPBulkLength); err != nil {
+				return args, err
+			}
+		}
 		switch {
-		case err != nil:
-			return args, err
 		case q == 0 || len(frame)-q-2 < l:
 			return args, errRESPTruncated
 		case frame[q+l] != '\r' || frame[q+l+1] != '\n':

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -181,35 +180,23 @@ func (cl *client) help(cmd string, lines ...string) {
 	cl.simple("    Print this help.")
 }
 
-// commandNames returns the top-level command names, sorted.
-func commandNames() []string {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 func cmdCommandAll(h *kv, cl *client, args [][]byte) {
-	names := commandNames()
-	cl.array(len(names))
-	for _, n := range names {
-		cl.commandInfo(commands[n])
+	cl.array(commands.len())
+	for _, c := range commands.list {
+		cl.commandInfo(c)
 	}
 }
 
-func cmdCommandCount(h *kv, cl *client, args [][]byte) { cl.int(int64(len(commands))) }
+func cmdCommandCount(h *kv, cl *client, args [][]byte) { cl.int(int64(commands.len())) }
 
 func cmdCommandList(h *kv, cl *client, args [][]byte) {
 	if len(args) > 2 {
 		cl.err(errSyntax) // FILTERBY is not supported
 		return
 	}
-	names := commandNames()
-	cl.array(len(names))
-	for _, n := range names {
-		cl.str(n)
+	cl.array(commands.len())
+	for _, c := range commands.list {
+		cl.str(c.name)
 	}
 }
 
@@ -231,12 +218,12 @@ func cmdCommandInfo(h *kv, cl *client, args [][]byte) {
 // lookupFull finds a command by name or by "container|sub" name.
 func lookupFull(name []byte) *command {
 	if i := strings.IndexByte(string(name), '|'); i >= 0 {
-		if c := lookup(commands, name[:i]); c != nil && c.subs != nil {
-			return lookup(c.subs, name[i+1:])
+		if c := commands.lookup(name[:i]); c != nil && c.subs != nil {
+			return c.subs.lookup(name[i+1:])
 		}
 		return nil
 	}
-	return lookup(commands, name)
+	return commands.lookup(name)
 }
 
 // commandInfo appends a command's COMMAND INFO entry (Redis 7 format:
@@ -266,13 +253,12 @@ func (cl *client) commandInfo(c *command) {
 	}
 }
 
+// sortedSubs returns c's subcommands, sorted by name (none: nil).
 func sortedSubs(c *command) []*command {
-	subs := make([]*command, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
+	if c.subs == nil {
+		return nil
 	}
-	sort.Slice(subs, func(i, j int) bool { return subs[i].name < subs[j].name })
-	return subs
+	return c.subs.list
 }
 
 // cmdCommandDocs is COMMAND DOCS [name ...], which redis-cli asks for at
@@ -281,9 +267,7 @@ func sortedSubs(c *command) []*command {
 func cmdCommandDocs(h *kv, cl *client, args [][]byte) {
 	var list []*command
 	if len(args) == 2 {
-		for _, n := range commandNames() {
-			list = append(list, commands[n])
-		}
+		list = commands.list
 	} else {
 		for _, name := range args[2:] {
 			if c := lookupFull(name); c != nil {

@@ -169,6 +169,39 @@ func TestCommands(t *testing.T) {
 	}
 }
 
+// TestCmdTableLookup: every command and subcommand is found by its name
+// in any case, and only by its name.
+func TestCmdTableLookup(t *testing.T) {
+	tables := []*cmdTable{commands}
+	for _, c := range commands.list {
+		if c.subs != nil {
+			tables = append(tables, c.subs)
+		}
+	}
+	for _, tab := range tables {
+		for _, c := range tab.list {
+			for _, name := range []string{c.name, strings.ToUpper(c.name), strings.ToUpper(c.name[:1]) + c.name[1:]} {
+				if got := tab.lookup([]byte(name)); got != c {
+					t.Errorf("lookup(%q) = %v, want %q", name, got, c.name)
+				}
+			}
+			for _, name := range []string{c.name + "x", c.name[:len(c.name)-1], c.name + "\x00", " " + c.name} {
+				if got := tab.lookup([]byte(name)); got != nil {
+					t.Errorf("lookup(%q) = %q, want nil", name, got.name)
+				}
+			}
+		}
+	}
+	for _, name := range []string{"", "g", "GETT", strings.Repeat("get", 1000)} {
+		if got := commands.lookup([]byte(name)); got != nil {
+			t.Errorf("lookup(%q) = %q, want nil", name, got.name)
+		}
+	}
+	if commands.len() != len(commandList()) {
+		t.Errorf("the table holds %d commands, want %d", commands.len(), len(commandList()))
+	}
+}
+
 // TestCommandDocsParse: COMMAND, COMMAND INFO and COMMAND DOCS (which
 // redis-cli reads at start) are well-formed RESP in both protocols.
 func TestCommandDocsParse(t *testing.T) {

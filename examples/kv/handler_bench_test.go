@@ -45,6 +45,37 @@ func BenchmarkMSet10(b *testing.B) {
 
 func BenchmarkPingInline(b *testing.B) { benchmarkFrame(b, nil, []byte("PING\r\n")) }
 
+// BenchmarkCommandLookup: finding the command of a request ("GET", "set",
+// ...) in the command table, next to the baseline of a map by lower-case
+// name.
+func BenchmarkCommandLookup(b *testing.B) {
+	names := [][]byte{[]byte("GET"), []byte("set"), []byte("Incr"), []byte("MSET"), []byte("nope")}
+	b.Run("cmdTable", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			commands.lookup(names[i%len(names)])
+		}
+	})
+	b.Run("map-baseline", func(b *testing.B) {
+		m := map[string]*command{}
+		for _, c := range commands.list {
+			m[c.name] = c
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			var buf [32]byte
+			name := names[i%len(names)]
+			for j, c := range name {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf[j] = c
+			}
+			_ = m[string(buf[:len(name)])]
+		}
+	})
+}
+
 // BenchmarkStoreParallel: GET and SET on many keys from every core.
 func BenchmarkStoreParallel(b *testing.B) {
 	keys := make([][]byte, 1024)
