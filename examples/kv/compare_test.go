@@ -352,9 +352,9 @@ func TestRedisCLI(t *testing.T) {
 	}
 }
 
-// TestProtocolErrorsLikeRedis: a well-framed request that is not a command
-// gets Redis's protocol error, then the close, from both servers; what was
-// pipelined before it is answered first.
+// TestProtocolErrorsLikeRedis: a request that is not a command, or input
+// that is not RESP, gets Redis's protocol error, then the close, from both
+// servers; what was pipelined before it is answered first.
 func TestProtocolErrorsLikeRedis(t *testing.T) {
 	redis := startRedis(t)
 	kvAddr, _ := startKV(t)
@@ -365,6 +365,9 @@ func TestProtocolErrorsLikeRedis(t *testing.T) {
 		"SET \"a\r\n",
 		"GET 'a\r\n",
 		"PING\r\nSET \"x\"y\r\nPING\r\n",
+		// Rejected by the codec itself (OnFrameError).
+		"PING\r\n*abc\r\n",
+		"*1\r\n$abc\r\n",
 	} {
 		read := func(addr string) string {
 			rc := dialRESP(t, addr)

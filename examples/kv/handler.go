@@ -92,6 +92,25 @@ func (h *kv) OnClose(c server.Conn, err error) {
 	}
 }
 
+// OnFrameError answers input that is not a request — rejected by the codec
+// (the server then closes the connection) or by ParseCommand (OnFrame
+// closes it) — with Redis's protocol error, and ends the connection's
+// requests.
+func (h *kv) OnFrameError(c server.Conn, err error) {
+	cl := c.Context().(*client)
+	if cl.quit {
+		return
+	}
+	var re *codec.RESPError
+	reason := "invalid request"
+	if errors.As(err, &re) {
+		reason = re.Reason
+	}
+	cl.out = codec.AppendError(cl.out[:0], "ERR Protocol error: "+reason)
+	c.Write(cl.out)
+	cl.quit = true
+}
+
 // OnFrame runs one request: a whole RESP value or inline line, decoded by
 // the codec. Pipelined requests arrive one OnFrame each, in order, and
 // their replies are queued in order and flushed together.
@@ -104,15 +123,8 @@ func (h *kv) OnFrame(c server.Conn, frame []byte) {
 	cl.args = args
 	defer clear(cl.args) // drop the views into the input
 	if err != nil {
-		var re *codec.RESPError
-		reason := "invalid request"
-		if errors.As(err, &re) {
-			reason = re.Reason
-		}
-		cl.out = codec.AppendError(cl.out[:0], "ERR Protocol error: "+reason)
-		c.Write(cl.out)
+		h.OnFrameError(c, err)
 		c.CloseWithError(err)
-		cl.quit = true
 		return
 	}
 	if len(args) == 0 {
