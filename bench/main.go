@@ -32,6 +32,8 @@ type options struct {
 	loops     int
 	idleConns int
 	out       string
+	charts    bool     // write PNG charts next to out
+	args      []string // the command line, for the report
 
 	// Set by parseScenarioOptions (scenarios.go).
 	rates          []int // open loop: messages per second over all connections
@@ -66,7 +68,8 @@ func main() {
 		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s (explicit flags win)")
 		loops       = flag.Int("loops", runtime.GOMAXPROCS(0), "event loops of the engines that have them (shoal, gnet)")
 		idleConns   = flag.Int("idle-conns", 10000, "connections of the idle-memory scenario")
-		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md)")
+		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md; with -quick results/quick/<scenario>.md, not kept in git)")
+		charts      = flag.Bool("charts", true, "write PNG charts next to the report (-out results/X.md: results/X-*.png) and link them from it")
 		sf          = scenarioFlags()
 		hf          = httpFlags()
 	)
@@ -103,8 +106,12 @@ func main() {
 				flag.Set(name, v)
 			}
 		}
+		if !set["out"] { // a smoke run must not overwrite the committed results
+			*out = filepath.Join("results", "quick", *scenario+".md")
+		}
 	}
 	o, err := parseOptions(*engines, *scenario, *conns, *sizes, *depths, *runs, *duration, *warmup, *loops, *idleConns, *out)
+	o.charts, o.args = *charts, os.Args[1:]
 	if err == nil {
 		err = parseScenarioOptions(&o, sf)
 	}
@@ -190,6 +197,7 @@ func orchestrate(o options) int {
 	if err := raiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "warning:", err)
 	}
+	machine := readMachine()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -289,17 +297,24 @@ func orchestrate(o options) int {
 	}
 	prog.finish()
 
-	report := writeReport(o, res)
-	fmt.Print(report)
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
+	var charts []chart
+	if o.charts {
+		var err error
+		if charts, err = writeCharts(o.out, o, res); err != nil {
+			fmt.Fprintln(os.Stderr, "warning:", err)
+		}
+	}
+	report := writeReport(o, machine, res, charts)
+	fmt.Print(report)
 	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	fmt.Fprintln(os.Stderr, "report written to", o.out)
+	fmt.Fprintf(os.Stderr, "report written to %s (%d charts)\n", o.out, len(charts))
 	if failed {
 		return 1
 	}

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // echoRun is the outcome of one echo run of one engine.
@@ -72,11 +68,12 @@ func okRuns[T any](runs []T, ok func(T) bool) []T {
 	return out
 }
 
-// writeReport renders the results as markdown.
-func writeReport(o options, res *results) string {
+// writeReport renders the results as markdown, with the image links of
+// charts (written next to the report) under their sections.
+func writeReport(o options, m machine, res *results, charts []chart) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Shoal benchmark\n\n")
-	machineHeader(&b, o)
+	machineHeader(&b, o, m)
 	var closed, open bool
 	for _, c := range res.cases {
 		if c.rate > 0 {
@@ -89,23 +86,28 @@ func writeReport(o options, res *results) string {
 	}
 	if closed {
 		b.WriteString(echoLegend)
+		embedCharts(&b, charts, "echo")
 	}
 	if open {
 		openSection(&b, res)
+		embedCharts(&b, charts, "open")
 	}
 	if res.idle != nil {
 		fmt.Fprintf(&b, "\n## idle: %d connections, one 64 B echo each, then %v idle\n\n", res.idleN, idleSettle)
 		idleTable(&b, res.engines, res.idle)
 		b.WriteString(idleLegend)
+		embedCharts(&b, charts, "idle")
 	}
 	if res.connect != nil {
 		connectSection(&b, o, res.engines, res.connect)
+		embedCharts(&b, charts, "connect")
 	}
 	if res.push != nil {
 		pushSection(&b, o, res.push)
 	}
 	if res.http != nil {
 		httpSection(&b, o, res.http)
+		embedCharts(&b, charts, "http")
 	}
 	return b.String()
 }
@@ -205,59 +207,6 @@ func fmtCount(x float64) string {
 
 func fmtFloat1(x float64) string { return fmt.Sprintf("%.1f", x) }
 func fmtFloat2(x float64) string { return fmt.Sprintf("%.2f", x) }
-
-// machineHeader describes the machine, the toolchain, the peers' versions
-// and the settings of the run.
-func machineHeader(b *strings.Builder, o options) {
-	fmt.Fprintf(b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(b, "- CPU: %s, %d logical CPUs, GOMAXPROCS %d\n", cpuModel(), pinned.cpus(runtime.NumCPU()), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(b, "- kernel: %s\n", kernel())
-	fmt.Fprintf(b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(b, "- engines: %s\n", engineVersions(o.engines))
-	fmt.Fprintf(b, "- settings: %d run(s) per engine and case, engines alternated run by run, each run in a fresh server process; ", o.runs)
-	if o.has("echo") || o.has("open") || o.has("connect") {
-		fmt.Fprintf(b, "echo, open loop, connect: warm-up %v, measured %v; ", o.warmup, o.duration)
-	}
-	fmt.Fprintf(b, "server loops %d; client and server on the same machine over loopback\n", o.loops)
-	fmt.Fprintf(b, "- CPU pinning: %v\n", pinned)
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		return "unknown"
-	}
-	return cString(u.Sysname[:]) + " " + cString(u.Release[:]) + " " + cString(u.Machine[:])
-}
-
-// cString converts a NUL-terminated utsname field (int8 or uint8 depending
-// on the architecture) to a string.
-func cString[T int8 | uint8](a []T) string {
-	var sb strings.Builder
-	for _, c := range a {
-		if c == 0 {
-			break
-		}
-		sb.WriteByte(byte(c))
-	}
-	return sb.String()
-}
 
 // engineModules maps the peer engines to their modules, whose pinned
 // versions the report takes from the build information.
