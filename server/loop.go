@@ -234,6 +234,9 @@ func (l *eventLoop) run() error {
 			if fd < len(l.conns) {
 				if c := l.conns[fd]; c != nil {
 					c.handle(ev)
+					if len(l.dirty) >= flushEvery {
+						l.flushDirty()
+					}
 					continue
 				}
 			}
@@ -342,6 +345,13 @@ func (l *eventLoop) retryReads() {
 		}
 	}
 }
+
+// flushEvery is how many connections with output a round collects before
+// it flushes them, without waiting for the end of the round: a round of
+// a thousand events would otherwise hold the first answer back until the
+// last request is handled. Output written to a connection twice in the
+// round (fan-out, AsyncWrite) still goes in one writev most of the time.
+const flushEvery = 64
 
 func (l *eventLoop) flushDirty() {
 	for i := 0; i < len(l.dirty); i++ { // flushing may close and dirty others
