@@ -59,6 +59,17 @@ func (s *Server) ShedStalledConsumers(ctx context.Context, stalled time.Duration
 	return eng.shed(ctx, eng.backlogged(ctx, stalled), stalled)
 }
 
+// OutboundBytes returns the output queued on all connections and not yet
+// sent: Stats().OutboundBytes, without the rest of the snapshot (a few
+// atomic loads). Safe for concurrent use; a handler may call it per request
+// to pace producers against a budget of its own.
+func (s *Server) OutboundBytes() int64 {
+	if eng := s.engine(); eng != nil {
+		return eng.outbound()
+	}
+	return 0
+}
+
 func (s *Server) engine() engine {
 	s.mu.Lock()
 	defer s.mu.Unlock()

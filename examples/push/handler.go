@@ -21,6 +21,7 @@ var errNotRequest = fmt.Errorf("%w: not a request", proto.ErrMalformed)
 // In a graceful shutdown OnGoodbye ends each connection with a GOAWAY.
 type handler struct {
 	hub    *hub.Hub
+	pace   *pacer // nil: publishers are never held back
 	log    *slog.Logger
 	goAway []byte // the GOAWAY body, the same for every connection; read only
 
@@ -32,8 +33,11 @@ type handler struct {
 // connection's loop.
 type connState struct {
 	sub     *hub.Subscriber
-	scratch []byte // reply bodies are encoded here, then framed by WriteFrame
-	gone    bool   // OnGoodbye ran: no request is served and nothing is written any more
+	scratch []byte      // reply bodies are encoded here, then framed by WriteFrame
+	gone    bool        // OnGoodbye ran: no request is served and nothing is written any more
+	closed  bool        // OnClose ran
+	held    bool        // held back by the pacer
+	conn    server.Conn // while held: the connection, to resume it
 }
 
 func (h *handler) OnOpen(c server.Conn) {
@@ -88,6 +92,7 @@ func (h *handler) OnData(server.Conn) {}
 
 func (h *handler) OnClose(c server.Conn, err error) {
 	if st, ok := c.Context().(*connState); ok {
+		st.closed = true
 		h.hub.Leave(st.sub)
 	}
 	if err != nil && !errors.Is(err, server.ErrServerClosed) {
@@ -133,6 +138,9 @@ func (h *handler) OnFrame(c server.Conn, frame []byte) {
 		return
 	}
 	st.reply(c, proto.AppendAck(st.scratch[:0], b.Req, b.Type, uint32(n)))
+	if b.Type == proto.TypePub && h.pace != nil {
+		h.pace.check(c, st)
+	}
 }
 
 // reply frames and queues a reply body; the scratch buffer keeps its

@@ -31,6 +31,7 @@ import (
 	"github.com/shoalnet/shoal/examples/internal/serve"
 	"github.com/shoalnet/shoal/examples/push/hub"
 	"github.com/shoalnet/shoal/examples/push/proto"
+	"github.com/shoalnet/shoal/governor"
 	"github.com/shoalnet/shoal/server"
 	"github.com/shoalnet/shoal/shutdown"
 )
@@ -48,6 +49,8 @@ type config struct {
 	sndBuf        int // SO_SNDBUF of accepted connections; 0: the system's (autotuned)
 	highWater     int // server watermarks of each connection's outbound queue
 	lowWater      int
+	pubBudget     int64         // output queued on all connections above which publishers are held back; 0: never
+	stall         time.Duration // publishers held back this long: close the subscribers stalled as long
 	stats         time.Duration
 	logLevel      slog.Level
 	admin         string // admin HTTP address; empty: off
@@ -71,6 +74,7 @@ func defaultConfig() config {
 		sndBuf:     256 << 10,
 		highWater:  4 << 20,
 		lowWater:   1 << 20,
+		stall:      2 * time.Second,
 		logLevel:   slog.LevelInfo,
 
 		drainTimeout: 25 * time.Second,
@@ -95,6 +99,10 @@ func main() {
 		"output queued for one connection above which it is closed as a slow consumer")
 	flag.IntVar(&cfg.lowWater, "low-water", cfg.lowWater,
 		"output queued below which a connection is no longer backed up; the memory governor sheds only queues above it")
+	flag.Int64Var(&cfg.pubBudget, "publish-budget", -1,
+		"output queued on all connections above which a publisher is no longer read until it is under half (-1: a quarter of the container's memory limit, none without one; 0: off)")
+	flag.DurationVar(&cfg.stall, "stall", cfg.stall,
+		"publishers held back this long: close the subscribers whose output has not moved for as long")
 	overLimit := flag.String("over-limit", "close", "subscriber above -max-pending: close it, or drop the message")
 	flag.BoolVar(&cfg.governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
 	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:9091", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
@@ -115,6 +123,12 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "push: -over-limit %q: want close or drop\n", *overLimit)
 		os.Exit(2)
+	}
+	if cfg.pubBudget < 0 {
+		cfg.pubBudget = 0
+		if lim, _, err := governor.DetectMemoryLimit(); err == nil && lim > 0 {
+			cfg.pubBudget = lim / 4
+		}
 	}
 	os.Exit(run(cfg))
 }
@@ -152,9 +166,16 @@ func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Se
 	if cfg.loops > 0 {
 		opts = append(opts, server.WithLoops(cfg.loops))
 	}
+	if cfg.pubBudget > 0 {
+		h.pace = newPacer(nil, cfg.pubBudget, cfg.stall, log)
+		opts = append(opts, server.WithLoopTick(100*time.Millisecond, h.pace.tick))
+	}
 	s, err := server.New(h, append(opts, extra...)...)
 	if err != nil {
 		return nil, nil, err
+	}
+	if h.pace != nil {
+		h.pace.srv = s // before Serve, which starts the ticks
 	}
 	return s, h, nil
 }
@@ -253,5 +274,6 @@ func logStats(log *slog.Logger, msg string, s *server.Server, h *handler) {
 		"encodes", hs.Encodes, "delivered", hs.Delivered, "dropped", hs.Dropped,
 		"slow_closed", hs.SlowClosed, "flushes", hs.Flushes, "flushed", hs.Flushed,
 		"goaways", h.goAways.Load(), "server_slow_consumers", st.SlowConsumers,
+		"publisher_holds", h.pace.holds(), "stalled_closed", h.pace.stalledClosed(),
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
 }

@@ -35,6 +35,10 @@ func registerMetrics(reg prometheus.Registerer, h *handler) error {
 			func() float64 { return float64(h.protocolErrors.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_goaways_total", Help: "GOAWAY frames written in a graceful shutdown."},
 			func() float64 { return float64(h.goAways.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_publisher_holds_total", Help: "Times a publisher was no longer read because the queued output was above -publish-budget."},
+			func() float64 { return float64(h.pace.holds()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_stalled_closed_total", Help: "Subscribers closed because publishers were held back for -stall and their output had not moved for as long."},
+			func() float64 { return float64(h.pace.stalledClosed()) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

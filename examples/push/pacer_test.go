@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/examples/push/proto"
+	"github.com/shoalnet/shoal/server"
+)
+
+// TestPublisherHeldBackThenStalledShed: with a small publish budget, a
+// publisher flooding a topic with a silent subscriber is held back (its
+// publishes stop being read); after the stall time the silent subscriber
+// is closed as a slow consumer, and the publisher is read again. The
+// reading subscriber gets every message in order.
+//
+// The event loops only: with the portable engine a silent subscriber's
+// writer goroutine blocks in its write, its OnWake waits behind it, and its
+// messages wait in the hub (bounded by -max-pending) rather than in the
+// server's queues, so the budget is not what bounds them.
+func TestPublisherHeldBackThenStalledShed(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no event loops on windows")
+	}
+	testPacer(t, server.WithEngine(server.EngineLoops))
+}
+
+func testPacer(t *testing.T, eng server.Option) {
+	cfg := defaultConfig()
+	cfg.pubBudget, cfg.stall, cfg.sndBuf = 256<<10, 500*time.Millisecond, 16<<10
+	addr, s, h := startPush(t, cfg, eng)
+
+	// The silent subscriber: SUB, then never read, with a small receive
+	// window set before connecting.
+	d := net.Dialer{Timeout: 5 * time.Second}
+	silent, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body, err := proto.AppendBody(nil, &proto.Body{Type: proto.TypeSub, Req: 1, Topic: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+
+	reader := dial(t, addr)
+	if _, err := reader.Subscribe(ctxT(t), "t"); err != nil {
+		t.Fatal(err)
+	}
+	pub := dial(t, addr)
+	waitFor(t, "both subscribed", func() bool {
+		n, err := pub.Publish(ctxT(t), "t", []byte("warm-up"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 2
+	})
+	next(t, reader)
+
+	const total = 2000 // 2 MiB to the silent one: far above the budget
+	payload := make([]byte, 1<<10)
+	var acked atomic.Int64
+	done := make(chan struct{})
+	sem := make(chan struct{}, 8)
+	go func() {
+		defer close(done)
+		for range total {
+			sem <- struct{}{}
+			if err := pub.PublishAsync("t", payload, func(_ int, err error) {
+				if err == nil {
+					acked.Add(1)
+				}
+				<-sem
+			}); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range total {
+		m := next(t, reader)
+		if len(m.Payload) != len(payload) {
+			t.Fatalf("message %d: %d bytes", i, len(m.Payload))
+		}
+	}
+	<-done
+	waitFor(t, "every publish acknowledged", func() bool { return acked.Load() == total })
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, silent); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the silent subscriber was not closed: %v", err)
+	}
+	if h.pace.holds() == 0 || h.pace.stalledClosed() != 1 {
+		t.Fatalf("publisher held %d times; %d stalled subscribers closed, want 1; %+v", h.pace.holds(), h.pace.stalledClosed(), s.Stats())
+	}
+}
