@@ -160,15 +160,8 @@ func runConnects(o options, res *results) (failed bool) {
 		for _, e := range o.engines {
 			prog.begin(fmt.Sprintf("connect %dw %s", o.connectWorkers, e), est)
 			r, err := connectOnce(o, e)
-			if err != nil {
-				prog.fail(err)
-				r.errors++
-				failed = true
-			} else {
-				prog.end(fmt.Sprintf("%.0f conn/s, p99 %.1f µs, %.1f server CPU-ms per 1,000, %d errors",
-					r.connsSec, r.p99us, r.cpuPer1k, r.errors))
-				failed = failed || r.errors > 0
-			}
+			failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f conn/s, p99 %.1f µs, %.1f server CPU-ms per 1,000, %d errors",
+				r.connsSec, r.p99us, r.cpuPer1k, r.errors)) || failed
 			res.connect[e] = append(res.connect[e], r)
 		}
 	}

@@ -92,3 +92,22 @@ func closeAll(conns []*net.TCPConn) {
 		closeNow(c)
 	}
 }
+
+// dialLoad dials the n connections of a load run to addr; if any of them
+// fails, it closes the others and returns an error.
+func dialLoad(addr string, n int) ([]*net.TCPConn, error) {
+	conns, failed, err := forEachConn(addr, n, nil)
+	if failed > 0 {
+		closeAll(conns)
+		return nil, fmt.Errorf("%d of %d connections failed: %w", failed, n, err)
+	}
+	return conns, nil
+}
+
+// unblockAll makes every read and write on conns fail at once from now on,
+// to stop the workers of a load run.
+func unblockAll(conns []*net.TCPConn) {
+	for _, c := range conns {
+		c.SetDeadline(time.Now())
+	}
+}

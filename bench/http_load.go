@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // httpLoadConfig is one case of the HTTP scenario.
@@ -33,65 +30,17 @@ func runHTTPLoad(cfg httpLoadConfig, onWindow func(start bool)) (loadResult, err
 	if cfg.depth < 1 {
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
-	conns, failed, err := forEachConn(cfg.addr, cfg.conns, nil)
-	if failed > 0 {
-		closeAll(conns)
-		return loadResult{}, fmt.Errorf("%d of %d connections failed: %w", failed, cfg.conns, err)
-	}
-	defer closeAll(conns)
-
 	req := []byte("GET / HTTP/1.1\r\nHost: " + cfg.addr + "\r\n\r\n")
-	var phase atomic.Int32
-	workers := make([]*httpWorker, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		w := &httpWorker{
-			c:    c,
-			req:  req,
-			in:   make([]byte, 0, 64<<10),
-			out:  make([]byte, 0, len(req)*cfg.depth),
-			sent: make([]int64, cfg.depth),
-			hist: newHist(),
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, func(_ int, c *net.TCPConn) connWorker {
+		return &httpWorker{
+			c:     c,
+			req:   req,
+			in:    make([]byte, 0, 64<<10),
+			out:   make([]byte, 0, len(req)*cfg.depth),
+			sent:  make([]int64, cfg.depth),
+			tally: tally{hist: newHist()},
 		}
-		workers[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(&phase)
-		}()
-	}
-
-	time.Sleep(cfg.warmup)
-	onWindow(true)
-	t0 := time.Now()
-	phase.Store(phaseMeasure)
-	time.Sleep(cfg.duration)
-	phase.Store(phaseDone)
-	window := time.Since(t0)
-	onWindow(false)
-
-	for _, c := range conns {
-		c.SetDeadline(time.Now())
-	}
-	wg.Wait()
-
-	res := loadResult{window: window, hist: newHist()}
-	for _, w := range workers {
-		res.msgs += w.reqs
-		res.hist.Merge(w.hist)
-		if w.mismatch {
-			res.mismatch++
-		}
-		if w.err != nil {
-			if !w.mismatch {
-				res.errors++
-			}
-			if res.firstErr == nil {
-				res.firstErr = w.err
-			}
-		}
-	}
-	return res, nil
+	})
 }
 
 // httpWorker drives one connection.
@@ -102,11 +51,7 @@ type httpWorker struct {
 	out  []byte  // requests to write
 	sent []int64 // send stamps of the requests in flight, a FIFO ring
 	head int     // the oldest request in flight
-
-	hist     *hdrhistogram.Histogram
-	reqs     int64
-	mismatch bool
-	err      error
+	tally
 }
 
 // run writes depth requests, then, for each response read, writes one more
@@ -147,7 +92,7 @@ func (w *httpWorker) run(phase *atomic.Int32) {
 			used += size
 			now := stamp()
 			if phase.Load() == phaseMeasure {
-				w.reqs++
+				w.msgs++
 				w.hist.RecordValue(min(max(now-w.sent[w.head], histMin), histMax))
 			}
 			w.sent[w.head] = now
@@ -164,13 +109,6 @@ func (w *httpWorker) run(phase *atomic.Int32) {
 				return
 			}
 		}
-	}
-}
-
-// fail records err unless the run is over.
-func (w *httpWorker) fail(phase *atomic.Int32, err error) {
-	if phase.Load() != phaseDone {
-		w.err = err
 	}
 }
 

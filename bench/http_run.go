@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 )
 
@@ -132,14 +131,8 @@ func runHTTP(o options, res *results) (failed bool) {
 			for _, e := range h.engines {
 				prog.begin(fmt.Sprintf("http %dc d%d %s", c.conns, c.depth, e), est)
 				r, err := httpOnce(o, e, c)
-				if err != nil {
-					prog.fail(err)
-					r.errors++
-					failed = true
-				} else {
-					prog.end(fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.reqSec, r.p99us, r.cpuSec, r.errors))
-					failed = failed || r.errors > 0
-				}
+				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
+					r.reqSec, r.p99us, r.cpuSec, r.errors)) || failed
 				h.runs[c][e] = append(h.runs[c][e], r)
 			}
 		}
@@ -159,14 +152,8 @@ func runHTTP(o options, res *results) (failed bool) {
 			for _, e := range h.engines {
 				prog.begin(fmt.Sprintf("wrk %dc %s", n, e), wrkEst)
 				r, err := wrkOnce(o, h.wrk, e, n)
-				if err != nil {
-					prog.fail(err)
-					r.errors++
-					failed = true
-				} else {
-					prog.end(fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.reqSec, r.p99us, r.cpuSec, r.errors))
-					failed = failed || r.errors > 0
-				}
+				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
+					r.reqSec, r.p99us, r.cpuSec, r.errors)) || failed
 				h.wrkRuns[n][e] = append(h.wrkRuns[n][e], r)
 			}
 		}
@@ -174,73 +161,19 @@ func runHTTP(o options, res *results) (failed bool) {
 	return failed
 }
 
-// startHTTPServer starts this binary with -serve engine -proto http on a
-// free loopback port.
-func startHTTPServer(engine string, loops int) (*serverProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	return startProc(engine, addr, exe, "-serve", engine, "-proto", "http", "-addr", addr, "-loops", strconv.Itoa(loops))
-}
-
 // httpOnce runs one case with our client against a fresh server process.
 func httpOnce(o options, engine string, c httpCase) (httpRun, error) {
-	p, err := startHTTPServer(engine, o.loops)
-	if err != nil {
-		return httpRun{}, err
-	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-	var cpu0, cpu1 time.Duration
-	var rss int64
-	var sampleErr error
-	lr, err := runHTTPLoad(httpLoadConfig{
-		addr: p.addr, conns: c.conns, depth: c.depth, warmup: o.warmup, duration: o.duration,
-	}, func(start bool) {
-		var err error
-		if start {
-			cpu0, err = processCPU(p.pid())
-		} else if cpu1, err = processCPU(p.pid()); err == nil {
-			rss, err = processRSS(p.pid())
-		}
-		if err != nil && sampleErr == nil {
-			sampleErr = err
-		}
+	start := func() (*serverProc, error) { return startHTTPServer(engine, o.loops) }
+	f, err := measureLoad(start, func(addr string, onWindow func(bool)) (loadResult, error) {
+		return runHTTPLoad(httpLoadConfig{
+			addr: addr, conns: c.conns, depth: c.depth, warmup: o.warmup, duration: o.duration,
+		}, onWindow)
 	})
 	if err != nil {
 		return httpRun{}, err
 	}
-	if sampleErr != nil {
-		return httpRun{}, sampleErr
-	}
-	if err := p.alive(); err != nil {
-		return httpRun{}, err
-	}
-	if lr.firstErr != nil {
-		prog.note("first error: %v", lr.firstErr)
-	}
-	r := httpRun{
-		ok:     true,
-		reqSec: float64(lr.msgs) / lr.window.Seconds(),
-		p50us:  float64(lr.hist.ValueAtQuantile(50)) / 1e3,
-		p99us:  float64(lr.hist.ValueAtQuantile(99)) / 1e3,
-		p999us: float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
-		cpuSec: (cpu1 - cpu0).Seconds(),
-		rssMiB: float64(rss) / (1 << 20),
-		errors: lr.errors + lr.mismatch,
-	}
-	if r.cpuSec > 0 {
-		r.perCPU = float64(lr.msgs) / r.cpuSec
-	}
-	return r, nil
+	return httpRun{ok: true, reqSec: f.perSec, p50us: f.p50us, p99us: f.p99us, p999us: f.p999us,
+		cpuSec: f.cpuSec, perCPU: f.perCPU, rssMiB: f.rssMiB, errors: f.errors}, nil
 }
 
 // wrkOnce runs wrk against a fresh server process: first for the warm-up

@@ -23,11 +23,11 @@ import (
 // Serve blocks until Stop. nethttp is the baseline of the scenario.
 var httpServers = map[string]func() echoServer{
 	"nethttp": func() echoServer { return &nethttpHello{} },
-	"shoal":   func() echoServer { return &shoalHello{} },
-	"stdnet":  func() echoServer { return &stdnetHello{} },
-	"gnet":    func() echoServer { return &gnetHello{} },
+	"shoal":   func() echoServer { return &shoalServer{handler: shoalHelloHandler{}} },
+	"stdnet":  func() echoServer { return &stdnetServer{conn: stdnetHelloConn} },
+	"gnet":    func() echoServer { return &gnetServer{traffic: gnetHelloTraffic} },
 	"nbio":    func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
-	"netpoll": func() echoServer { return &netpollHello{} },
+	"netpoll": func() echoServer { return &netpollServer{onRequest: netpollHelloOnRequest} },
 }
 
 // serverFor returns the constructor of engine's server for proto (echo or
@@ -93,10 +93,7 @@ var (
 
 // nethttp: net/http, its Server with the header limit of the raw servers.
 
-type nethttpHello struct {
-	mu  sync.Mutex
-	srv *http.Server
-}
+type nethttpHello struct{ stopper }
 
 func (s *nethttpHello) Serve(addr string, _ int) error {
 	ln, err := net.Listen("tcp", addr)
@@ -104,31 +101,15 @@ func (s *nethttpHello) Serve(addr string, _ int) error {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(helloHandler), MaxHeaderBytes: httpMaxHeader}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
+	s.set(func() { srv.Close() })
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-func (s *nethttpHello) Stop() {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
 // shoal: respond in OnData on the bytes buffered so far; an unfinished
 // request stays buffered for the next OnData.
-
-type shoalHello struct {
-	mu sync.Mutex
-	s  *server.Server
-}
 
 type shoalHelloHandler struct{}
 
@@ -150,58 +131,8 @@ func (shoalHelloHandler) OnData(c server.Conn) {
 	}
 }
 
-func (s *shoalHello) Serve(addr string, loops int) error {
-	srv, err := server.New(shoalHelloHandler{}, server.WithLoops(loops))
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.s = srv
-	s.mu.Unlock()
-	err = srv.ListenAndServe("tcp", addr)
-	if errors.Is(err, server.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-func (s *shoalHello) Stop() {
-	s.mu.Lock()
-	srv := s.s
-	s.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
 // stdnet: a goroutine per connection reading into a buffer of
 // httpMaxHeader bytes, answering what it holds with one write.
-
-type stdnetHello struct {
-	mu sync.Mutex
-	ln net.Listener
-}
-
-func (s *stdnetHello) Serve(addr string, _ int) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			time.Sleep(5 * time.Millisecond) // EMFILE and the like
-			continue
-		}
-		go stdnetHelloConn(c.(*net.TCPConn))
-	}
-}
 
 func stdnetHelloConn(c *net.TCPConn) {
 	defer c.Close()
@@ -242,20 +173,9 @@ func lingerClose(c *net.TCPConn) {
 	io.Copy(io.Discard, c)
 }
 
-func (s *stdnetHello) Stop() {
-	s.mu.Lock()
-	ln := s.ln
-	s.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-}
-
 // gnet: respond in OnTraffic, like shoal; Close after a refusal.
 
-type gnetHello struct{ gnetEcho } // its OnBoot and Stop
-
-func (e *gnetHello) OnTraffic(c gnet.Conn) gnet.Action {
+func gnetHelloTraffic(c gnet.Conn) gnet.Action {
 	in, _ := c.Peek(-1)
 	p, out, used, closeConn := respondPooled(in)
 	if len(out) > 0 {
@@ -271,18 +191,7 @@ func (e *gnetHello) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-func (e *gnetHello) Serve(addr string, loops int) error {
-	return gnet.Run(e, "tcp://"+addr,
-		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(loops),
-		gnet.WithReusePort(true),
-		gnet.WithLogger(gnetLogger{}),
-	)
-}
-
 // netpoll: respond in OnRequest on what its reader holds.
-
-type netpollHello struct{ netpollEcho } // its Stop
 
 func netpollHelloOnRequest(_ context.Context, c netpoll.Connection) error {
 	r, w := c.Reader(), c.Writer()
@@ -315,23 +224,4 @@ func netpollHelloOnRequest(_ context.Context, c netpoll.Connection) error {
 		return c.Close()
 	}
 	return nil
-}
-
-func (e *netpollHello) Serve(addr string, loops int) error {
-	if err := netpoll.SetNumLoops(loops); err != nil {
-		return err
-	}
-	ln, err := netpoll.CreateListener("tcp", addr)
-	if err != nil {
-		return err
-	}
-	el, err := netpoll.NewEventLoop(netpollHelloOnRequest)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	e.mu.Lock()
-	e.el = el
-	e.mu.Unlock()
-	return el.Serve(ln)
 }

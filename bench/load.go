@@ -75,58 +75,99 @@ func runLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 	if cfg.depth < 1 {
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
-	conns, failed, err := forEachConn(cfg.addr, cfg.conns, nil)
-	if failed > 0 {
-		closeAll(conns)
-		return loadResult{}, fmt.Errorf("%d of %d connections failed: %w", failed, cfg.conns, err)
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, func(i int, c *net.TCPConn) connWorker {
+		return newLoadWorker(i, c, cfg.size, cfg.depth)
+	})
+}
+
+// runClosedLoop is the skeleton of the closed-loop load generators: it
+// dials n connections to addr, runs the worker that newWorker makes for
+// each one on a goroutine of its own, opens the measured window after
+// warmup for duration (calling onWindow as runLoad does), then stops the
+// workers and adds up their tallies.
+func runClosedLoop(addr string, n int, warmup, duration time.Duration, onWindow func(start bool),
+	newWorker func(i int, c *net.TCPConn) connWorker,
+) (loadResult, error) {
+	conns, err := dialLoad(addr, n)
+	if err != nil {
+		return loadResult{}, err
 	}
 	defer closeAll(conns)
 
 	var phase atomic.Int32
-	workers := make([]*loadWorker, len(conns))
+	workers := make([]connWorker, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		w := newLoadWorker(i, c, cfg.size, cfg.depth)
+		w := newWorker(i, c)
 		workers[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(&phase)
-		}()
+		wg.Go(func() { w.run(&phase) })
 	}
-
-	time.Sleep(cfg.warmup)
-	onWindow(true)
-	t0 := time.Now()
-	phase.Store(phaseMeasure)
-	time.Sleep(cfg.duration)
-	phase.Store(phaseDone)
-	window := time.Since(t0)
-	onWindow(false)
-
-	// Unblock every worker: reads and writes fail at once from now on.
-	for _, c := range conns {
-		c.SetDeadline(time.Now())
-	}
+	window := measureWindow(&phase, warmup, duration, onWindow)
+	unblockAll(conns)
 	wg.Wait()
 
 	res := loadResult{window: window, hist: newHist()}
 	for _, w := range workers {
-		res.msgs += w.msgs
-		res.hist.Merge(w.hist)
-		if w.mismatch {
+		t := w.counts()
+		res.msgs += t.msgs
+		res.hist.Merge(t.hist)
+		if t.mismatch {
 			res.mismatch++
 		}
-		if w.err != nil {
-			if !w.mismatch {
+		if t.err != nil {
+			if !t.mismatch {
 				res.errors++
 			}
 			if res.firstErr == nil {
-				res.firstErr = w.err
+				res.firstErr = t.err
 			}
 		}
 	}
 	return res, nil
+}
+
+// measureWindow sleeps through the warm-up, then opens the measured window
+// for duration: phase is phaseMeasure while it is open and phaseDone once
+// it has closed, and onWindow runs just before it opens (true) and just
+// after it closes (false). It returns the window's length.
+func measureWindow(phase *atomic.Int32, warmup, duration time.Duration, onWindow func(start bool)) time.Duration {
+	time.Sleep(warmup)
+	onWindow(true)
+	t0 := time.Now()
+	phase.Store(phaseMeasure)
+	time.Sleep(duration)
+	phase.Store(phaseDone)
+	window := time.Since(t0)
+	onWindow(false)
+	return window
+}
+
+// connWorker drives one connection of a closed-loop run.
+type connWorker interface {
+	// run returns when its connection fails or the run is over.
+	run(phase *atomic.Int32)
+	// counts returns what run measured; it is read once run has returned.
+	counts() *tally
+}
+
+// tally is what the worker of one connection measured. Embedded in a
+// worker, it gives the worker its counts and fail methods. It is owned by
+// the worker's goroutine until the run is over.
+type tally struct {
+	hist     *hdrhistogram.Histogram
+	msgs     int64 // answers read completely in the measured window
+	mismatch bool  // an answer was not what was asked for
+	err      error // why the worker stopped before the end of the run
+}
+
+func (t *tally) counts() *tally { return t }
+
+// fail records err unless the run is over (the deadline set at the end
+// makes every worker fail).
+func (t *tally) fail(phase *atomic.Int32, err error) {
+	if phase.Load() != phaseDone {
+		t.err = err
+	}
 }
 
 // loadWorker drives one connection.
@@ -139,11 +180,7 @@ type loadWorker struct {
 	sent  []int64 // stamps in flight, a FIFO ring of depth entries
 	head  int
 	out   []byte
-
-	hist     *hdrhistogram.Histogram
-	msgs     int64
-	mismatch bool
-	err      error
+	tally
 }
 
 func newLoadWorker(id int, c *net.TCPConn, size, depth int) *loadWorker {
@@ -160,7 +197,7 @@ func newLoadWorker(id int, c *net.TCPConn, size, depth int) *loadWorker {
 		tmpl:  tmpl,
 		sent:  make([]int64, depth),
 		out:   make([]byte, 0, size*depth),
-		hist:  newHist(),
+		tally: tally{hist: newHist()},
 	}
 }
 
@@ -233,12 +270,4 @@ func (w *loadWorker) check(msg []byte, phase *atomic.Int32) error {
 		w.hist.RecordValue(min(max(now-got, histMin), histMax))
 	}
 	return nil
-}
-
-// fail records err unless the run is over (the deadline set at the end
-// makes every worker fail).
-func (w *loadWorker) fail(phase *atomic.Int32, err error) {
-	if phase.Load() != phaseDone {
-		w.err = err
-	}
 }

@@ -251,14 +251,8 @@ func orchestrate(o options) int {
 			for _, e := range o.engines {
 				prog.begin(c.label()+" "+e, echoEst)
 				r, err := echoOnce(o, e, c)
-				if err != nil {
-					prog.fail(err)
-					r.errors++
-					failed = true
-				} else {
-					prog.end(fmt.Sprintf("%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors", r.msgsSec, r.p99us, r.cpuSec, r.errors))
-					failed = failed || r.errors > 0
-				}
+				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
+					r.msgsSec, r.p99us, r.cpuSec, r.errors)) || failed
 				res.echo[c][e] = append(res.echo[c][e], r)
 			}
 		}
@@ -274,14 +268,8 @@ func orchestrate(o options) int {
 			for _, e := range o.engines {
 				prog.begin(fmt.Sprintf("idle %dc %s", o.idleConns, e), idleEstimate(o.idleConns))
 				r, err := idleOnce(o, e)
-				if err != nil {
-					prog.fail(err)
-					r.errors++
-					failed = true
-				} else {
-					prog.end(fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors))
-					failed = failed || r.errors > 0
-				}
+				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors",
+					r.kibConn, r.conns, r.errors)) || failed
 				res.idle[e] = append(res.idle[e], r)
 			}
 		}
@@ -323,74 +311,24 @@ func orchestrate(o options) int {
 
 // echoOnce runs one echo case against a fresh server process of engine.
 func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
-	p, err := startServer(engine, o.loops)
+	start := func() (*serverProc, error) { return startServer(engine, o.loops) }
+	f, err := measureLoad(start, func(addr string, onWindow func(bool)) (loadResult, error) {
+		if c.rate > 0 {
+			return runOpen(openConfig{
+				addr: addr, conns: c.conns, size: c.size, rate: float64(c.rate),
+				warmup: o.warmup, duration: o.duration,
+			}, onWindow)
+		}
+		return runLoad(loadConfig{
+			addr: addr, conns: c.conns, size: c.size, depth: c.depth,
+			warmup: o.warmup, duration: o.duration,
+		}, onWindow)
+	})
 	if err != nil {
 		return echoRun{}, err
 	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-
-	var cpu0, cpu1 time.Duration
-	var rss int64
-	var sampleErr error
-	sample := func(start bool) {
-		var err error
-		if start {
-			cpu0, err = processCPU(p.pid())
-		} else {
-			cpu1, err = processCPU(p.pid())
-			if err == nil {
-				rss, err = processRSS(p.pid())
-			}
-		}
-		if err != nil && sampleErr == nil {
-			sampleErr = err
-		}
-	}
-	var lr loadResult
-	if c.rate > 0 {
-		lr, err = runOpen(openConfig{
-			addr: p.addr, conns: c.conns, size: c.size, rate: float64(c.rate),
-			warmup: o.warmup, duration: o.duration,
-		}, sample)
-	} else {
-		lr, err = runLoad(loadConfig{
-			addr: p.addr, conns: c.conns, size: c.size, depth: c.depth,
-			warmup: o.warmup, duration: o.duration,
-		}, sample)
-	}
-	if err != nil {
-		return echoRun{}, err
-	}
-	if sampleErr != nil {
-		return echoRun{}, sampleErr
-	}
-	if err := p.alive(); err != nil {
-		return echoRun{}, err
-	}
-	if lr.firstErr != nil {
-		prog.note("first error: %v", lr.firstErr)
-	}
-	r := echoRun{
-		ok:      true,
-		msgsSec: float64(lr.msgs) / lr.window.Seconds(),
-		p50us:   float64(lr.hist.ValueAtQuantile(50)) / 1e3,
-		p99us:   float64(lr.hist.ValueAtQuantile(99)) / 1e3,
-		p999us:  float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
-		cpuSec:  (cpu1 - cpu0).Seconds(),
-		rssMiB:  float64(rss) / (1 << 20),
-		errors:  lr.errors + lr.mismatch,
-	}
-	if r.cpuSec > 0 {
-		r.perCPU = float64(lr.msgs) / r.cpuSec
-	}
-	if lr.lag != nil {
-		r.lagus = float64(lr.lag.ValueAtQuantile(99)) / 1e3
-	}
-	return r, nil
+	return echoRun{ok: true, msgsSec: f.perSec, p50us: f.p50us, p99us: f.p99us, p999us: f.p999us, lagus: f.lagus,
+		cpuSec: f.cpuSec, perCPU: f.perCPU, rssMiB: f.rssMiB, errors: f.errors}, nil
 }
 
 // idleOnce runs the idle-memory scenario against a fresh server process.

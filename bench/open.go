@@ -130,10 +130,9 @@ func runOpen(cfg openConfig, onWindow func(start bool)) (loadResult, error) {
 	if cfg.rate <= 0 {
 		return loadResult{}, fmt.Errorf("rate %v is not positive", cfg.rate)
 	}
-	conns, failed, err := forEachConn(cfg.addr, cfg.conns, nil)
-	if failed > 0 {
-		closeAll(conns)
-		return loadResult{}, fmt.Errorf("%d of %d connections failed: %w", failed, cfg.conns, err)
+	conns, err := dialLoad(cfg.addr, cfg.conns)
+	if err != nil {
+		return loadResult{}, err
 	}
 	defer closeAll(conns)
 
@@ -159,19 +158,9 @@ func runOpen(cfg openConfig, onWindow func(start bool)) (loadResult, error) {
 	}
 	wg.Go(func() { pace(scheds, kicks, stop) })
 
-	time.Sleep(cfg.warmup)
-	onWindow(true)
-	t0 := time.Now()
-	phase.Store(phaseMeasure)
-	time.Sleep(cfg.duration)
-	phase.Store(phaseDone)
-	window := time.Since(t0)
-	onWindow(false)
-
+	window := measureWindow(&phase, cfg.warmup, cfg.duration, onWindow)
 	close(stop)
-	for _, c := range conns {
-		c.SetDeadline(time.Now())
-	}
+	unblockAll(conns)
 	wg.Wait()
 
 	res := loadResult{window: window, hist: newHist(), lag: newHist()}

@@ -105,6 +105,19 @@ func (p *progress) fail(err error) {
 	p.draw(time.Now())
 }
 
+// settle finishes the run in progress: with err if it is not nil, counting
+// the failed run as one more of *errs, else with summary. It reports
+// whether the run failed or counted errors.
+func (p *progress) settle(err error, errs *int64, summary string) (failed bool) {
+	if err != nil {
+		p.fail(err)
+		*errs++
+		return true
+	}
+	p.end(summary)
+	return *errs > 0
+}
+
 // note shows a remark about the run in progress (a first error, a warning).
 func (p *progress) note(format string, args ...any) {
 	p.mu.Lock()

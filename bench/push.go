@@ -432,16 +432,9 @@ func runPushes(o options, res *results) (failed bool) {
 		if err == nil {
 			r, err = pushOnce(o, bin)
 		}
-		if err != nil {
-			prog.fail(err)
-			r.errors++
-			failed = true
-			err = nil
-		} else {
-			prog.end(fmt.Sprintf("%s of %s delivered, %s/s, p99 %.1f ms, server %.2f CPU-s, %d errors",
-				fmtCount(r.delivered), fmtCount(r.expected), fmtCount(r.rate), r.p99ms, r.cpuSec, r.errors))
-			failed = failed || r.errors > 0
-		}
+		failed = prog.settle(err, &r.errors, fmt.Sprintf("%s of %s delivered, %s/s, p99 %.1f ms, server %.2f CPU-s, %d errors",
+			fmtCount(r.delivered), fmtCount(r.expected), fmtCount(r.rate), r.p99ms, r.cpuSec, r.errors)) || failed
+		err = nil
 		res.push = append(res.push, r)
 	}
 	return failed

@@ -32,15 +32,15 @@ type echoServer interface {
 // servers maps an engine name (the -engines and -serve flag values) to a
 // constructor of its echo server.
 var servers = map[string]func() echoServer{
-	"shoal": func() echoServer { return &shoalEcho{} },
+	"shoal": func() echoServer { return &shoalServer{handler: shoalHandler{}} },
 	// shoal-metrics: shoal with loop statistics on, the admin endpoints
 	// running and /metrics scraped every second, to price observability.
-	"shoal-metrics": func() echoServer { return &shoalEcho{metrics: true} },
-	"stdnet":        func() echoServer { return &stdnetEcho{} },
-	"gnet":          func() echoServer { return &gnetEcho{} },
+	"shoal-metrics": func() echoServer { return &shoalServer{handler: shoalHandler{}, metrics: true} },
+	"stdnet":        func() echoServer { return &stdnetServer{conn: stdnetConn} },
+	"gnet":          func() echoServer { return &gnetServer{traffic: gnetEchoTraffic} },
 	"nbio":          func() echoServer { return &nbioServer{build: nbioEchoEngine} },
 	// netpoll is optional: not in the default -engines list.
-	"netpoll": func() echoServer { return &netpollEcho{} },
+	"netpoll": func() echoServer { return &netpollServer{onRequest: netpollOnRequest} },
 }
 
 func engineNames() string {
@@ -52,33 +52,48 @@ func engineNames() string {
 	return strings.Join(names, ",")
 }
 
+// The servers below run an engine with the handler of either protocol: the
+// echo handlers are in this file, the HTTP ones in http_servers.go (nbio's
+// server is in nbio.go).
+
+// stopper holds how to stop a running server: Serve sets it once the
+// server is up, Stop calls it. Embedded in a server, it is that server's
+// Stop. It is safe for concurrent use.
+type stopper struct {
+	mu   sync.Mutex
+	stop func() // guarded by mu; nil until set
+}
+
+func (s *stopper) set(stop func()) {
+	s.mu.Lock()
+	s.stop = stop
+	s.mu.Unlock()
+}
+
+// Stop calls the function set, if any.
+func (s *stopper) Stop() {
+	s.mu.Lock()
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
 // shoal: the engine of this repository.
 
-type shoalEcho struct {
+type shoalServer struct {
+	handler server.Handler
 	metrics bool
-	mu      sync.Mutex
-	s       *server.Server
+	stopper
 }
 
-type shoalHandler struct{}
-
-func (shoalHandler) OnOpen(server.Conn) {}
-
-func (shoalHandler) OnData(c server.Conn) {
-	b, _ := c.Next(0)
-	c.Write(b)
-}
-
-func (shoalHandler) OnClose(server.Conn, error) {}
-
-func (e *shoalEcho) Serve(addr string, loops int) error {
-	s, err := server.New(shoalHandler{}, server.WithLoops(loops), server.WithLoopStats(e.metrics))
+func (e *shoalServer) Serve(addr string, loops int) error {
+	s, err := server.New(e.handler, server.WithLoops(loops), server.WithLoopStats(e.metrics))
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.s = s
-	e.mu.Unlock()
+	e.set(func() { s.Close() })
 	if e.metrics {
 		adm, err := admin.Start("127.0.0.1:0", s)
 		if err != nil {
@@ -96,14 +111,17 @@ func (e *shoalEcho) Serve(addr string, loops int) error {
 	return err
 }
 
-func (e *shoalEcho) Stop() {
-	e.mu.Lock()
-	s := e.s
-	e.mu.Unlock()
-	if s != nil {
-		s.Close()
-	}
+// shoalHandler echoes in OnData.
+type shoalHandler struct{}
+
+func (shoalHandler) OnOpen(server.Conn) {}
+
+func (shoalHandler) OnData(c server.Conn) {
+	b, _ := c.Next(0)
+	c.Write(b)
 }
+
+func (shoalHandler) OnClose(server.Conn, error) {}
 
 // scrapeEverySecond fetches url every second until stop is closed, as a
 // (busy) Prometheus server would.
@@ -123,22 +141,19 @@ func scrapeEverySecond(url string, stop <-chan struct{}) {
 	}
 }
 
-// stdnet: the standard library, one goroutine per connection, a plain
-// read/write loop with a 16 KiB buffer.
+// stdnet: the standard library, one goroutine per connection running conn.
 
-type stdnetEcho struct {
-	mu sync.Mutex
-	ln net.Listener
+type stdnetServer struct {
+	conn func(*net.TCPConn) // serves one connection and closes it
+	stopper
 }
 
-func (e *stdnetEcho) Serve(addr string, _ int) error {
+func (e *stdnetServer) Serve(addr string, _ int) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	e.ln = ln
-	e.mu.Unlock()
+	e.set(func() { ln.Close() })
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -149,11 +164,12 @@ func (e *stdnetEcho) Serve(addr string, _ int) error {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		go stdnetConn(c)
+		go e.conn(c.(*net.TCPConn))
 	}
 }
 
-func stdnetConn(c net.Conn) {
+// stdnetConn echoes with a plain read/write loop and a 16 KiB buffer.
+func stdnetConn(c *net.TCPConn) {
 	defer c.Close()
 	buf := make([]byte, 16<<10)
 	for {
@@ -169,38 +185,28 @@ func stdnetConn(c net.Conn) {
 	}
 }
 
-func (e *stdnetEcho) Stop() {
-	e.mu.Lock()
-	ln := e.ln
-	e.mu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-}
-
 // gnet: gnet v2, one event loop per core (multicore), SO_REUSEPORT.
 
-type gnetEcho struct {
+type gnetServer struct {
 	gnet.BuiltinEventEngine
-	mu     sync.Mutex
-	eng    gnet.Engine
-	booted bool
+	traffic func(gnet.Conn) gnet.Action // its OnTraffic, on the event loop
+	stopper
 }
 
-func (e *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
-	e.mu.Lock()
-	e.eng, e.booted = eng, true
-	e.mu.Unlock()
+func (e *gnetServer) OnBoot(eng gnet.Engine) gnet.Action {
+	e.set(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := eng.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "gnet stop:", err)
+		}
+	})
 	return gnet.None
 }
 
-func (e *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
-	b, _ := c.Next(-1)
-	c.Write(b)
-	return gnet.None
-}
+func (e *gnetServer) OnTraffic(c gnet.Conn) gnet.Action { return e.traffic(c) }
 
-func (e *gnetEcho) Serve(addr string, loops int) error {
+func (e *gnetServer) Serve(addr string, loops int) error {
 	return gnet.Run(e, "tcp://"+addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(loops),
@@ -209,26 +215,39 @@ func (e *gnetEcho) Serve(addr string, loops int) error {
 	)
 }
 
-func (e *gnetEcho) Stop() {
-	e.mu.Lock()
-	eng, booted := e.eng, e.booted
-	e.mu.Unlock()
-	if !booted {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := eng.Stop(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "gnet stop:", err)
-	}
+func gnetEchoTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return gnet.None
 }
 
 // netpoll: cloudwego/netpoll; -loops sets its poller count (its own
 // default is GOMAXPROCS/20+1). Its handlers run on a goroutine pool.
 
-type netpollEcho struct {
-	mu sync.Mutex
-	el netpoll.EventLoop
+type netpollServer struct {
+	onRequest netpoll.OnRequest
+	stopper
+}
+
+func (e *netpollServer) Serve(addr string, loops int) error {
+	if err := netpoll.SetNumLoops(loops); err != nil {
+		return err
+	}
+	ln, err := netpoll.CreateListener("tcp", addr)
+	if err != nil {
+		return err
+	}
+	el, err := netpoll.NewEventLoop(e.onRequest)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	e.set(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		el.Shutdown(ctx)
+	})
+	return el.Serve(ln)
 }
 
 func netpollOnRequest(_ context.Context, c netpoll.Connection) error {
@@ -246,37 +265,6 @@ func netpollOnRequest(_ context.Context, c netpoll.Connection) error {
 		return err
 	}
 	return w.Flush()
-}
-
-func (e *netpollEcho) Serve(addr string, loops int) error {
-	if err := netpoll.SetNumLoops(loops); err != nil {
-		return err
-	}
-	ln, err := netpoll.CreateListener("tcp", addr)
-	if err != nil {
-		return err
-	}
-	el, err := netpoll.NewEventLoop(netpollOnRequest)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	e.mu.Lock()
-	e.el = el
-	e.mu.Unlock()
-	return el.Serve(ln)
-}
-
-func (e *netpollEcho) Stop() {
-	e.mu.Lock()
-	el := e.el
-	e.mu.Unlock()
-	if el == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	el.Shutdown(ctx)
 }
 
 // gnetLogger prints gnet's warnings and errors to stderr and drops the

@@ -23,6 +23,19 @@ type serverProc struct {
 // startServer starts this binary with -serve engine on a free loopback port
 // and waits until the port accepts connections.
 func startServer(engine string, loops int) (*serverProc, error) {
+	return startServeFlags(engine, loops)
+}
+
+// startHTTPServer starts this binary with -serve engine -proto http on a
+// free loopback port.
+func startHTTPServer(engine string, loops int) (*serverProc, error) {
+	return startServeFlags(engine, loops, "-proto", "http")
+}
+
+// startServeFlags starts this binary with -serve engine, the flags given
+// and -addr, on a free loopback port, and waits until the port accepts
+// connections.
+func startServeFlags(engine string, loops int, flags ...string) (*serverProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -31,7 +44,82 @@ func startServer(engine string, loops int) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startProc(engine, addr, exe, "-serve", engine, "-addr", addr, "-loops", strconv.Itoa(loops))
+	args := append([]string{"-serve", engine}, flags...)
+	args = append(args, "-addr", addr, "-loops", strconv.Itoa(loops))
+	return startProc(engine, addr, exe, args...)
+}
+
+// loadFigures are the figures of one run of a load generator against a
+// server process, the part that echoRun and httpRun have in common.
+type loadFigures struct {
+	perSec float64 // messages (requests) per second
+	p50us  float64
+	p99us  float64
+	p999us float64
+	lagus  float64 // open loop: p99 of how late the sender wrote; 0 otherwise
+	cpuSec float64 // server CPU time in the measured window
+	perCPU float64 // messages per server CPU-second
+	rssMiB float64 // server RSS at the end of the window
+	errors int64   // failed connections, mismatches
+}
+
+// measureLoad starts a server process with start, runs load against its
+// address and stops it again. load must call onWindow at the start (true)
+// and the end (false) of its measured window, where measureLoad samples
+// the server's CPU time and, at the end, its RSS. A run whose server died
+// is an error; the load's first error is noted in the progress display.
+func measureLoad(start func() (*serverProc, error), load func(addr string, onWindow func(start bool)) (loadResult, error)) (loadFigures, error) {
+	p, err := start()
+	if err != nil {
+		return loadFigures{}, err
+	}
+	track(p)
+	defer func() {
+		track(nil)
+		p.stop()
+	}()
+	var cpu0, cpu1 time.Duration
+	var rss int64
+	var sampleErr error
+	lr, err := load(p.addr, func(start bool) {
+		var err error
+		if start {
+			cpu0, err = processCPU(p.pid())
+		} else if cpu1, err = processCPU(p.pid()); err == nil {
+			rss, err = processRSS(p.pid())
+		}
+		if err != nil && sampleErr == nil {
+			sampleErr = err
+		}
+	})
+	if err != nil {
+		return loadFigures{}, err
+	}
+	if sampleErr != nil {
+		return loadFigures{}, sampleErr
+	}
+	if err := p.alive(); err != nil {
+		return loadFigures{}, err
+	}
+	if lr.firstErr != nil {
+		prog.note("first error: %v", lr.firstErr)
+	}
+	f := loadFigures{
+		perSec: float64(lr.msgs) / lr.window.Seconds(),
+		p50us:  float64(lr.hist.ValueAtQuantile(50)) / 1e3,
+		p99us:  float64(lr.hist.ValueAtQuantile(99)) / 1e3,
+		p999us: float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
+		cpuSec: (cpu1 - cpu0).Seconds(),
+		rssMiB: float64(rss) / (1 << 20),
+		errors: lr.errors + lr.mismatch,
+	}
+	if f.cpuSec > 0 {
+		f.perCPU = float64(lr.msgs) / f.cpuSec
+	}
+	if lr.lag != nil {
+		f.lagus = float64(lr.lag.ValueAtQuantile(99)) / 1e3
+	}
+	return f, nil
 }
 
 // startProc starts the server called name, the program path with args, which
