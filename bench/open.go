@@ -282,42 +282,9 @@ func openSection(b *strings.Builder, res *results) {
 			continue
 		}
 		fmt.Fprintf(b, "\n## open loop: %d connections, %d B messages, %d msgs/s scheduled\n\n", c.conns, c.size, c.rate)
-		openTable(b, res.engines, res.echo[c])
+		echoTable(b, res.engines, res.echo[c], true)
 	}
 	b.WriteString(openLegend)
-}
-
-func openTable(b *strings.Builder, engines []string, byEngine map[string][]echoRun) {
-	b.WriteString("| engine | msgs/s achieved | p50 (µs) | p99 (µs) | p999 (µs) | send lag p99 (µs) | server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	perCPU := map[string]spread{}
-	for _, e := range engines {
-		runs := okRuns(byEngine[e], func(r echoRun) bool { return r.ok })
-		perCPU[e] = spreadOf(collect(runs, func(r echoRun) float64 { return r.perCPU }))
-	}
-	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r echoRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
-		f := func(g func(echoRun) float64, fm func(float64) string) string {
-			return fmtSpread(spreadOf(collect(runs, g)), fm)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
-			f(func(r echoRun) float64 { return r.msgsSec }, fmtCount),
-			f(func(r echoRun) float64 { return r.p50us }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.p99us }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.p999us }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.lagus }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.cpuSec }, fmtFloat2),
-			fmtSpread(perCPU[e], fmtCount),
-			ratio(perCPU[e], perCPU["stdnet"]),
-			ratio(perCPU[e], perCPU["gnet"]),
-			f(func(r echoRun) float64 { return r.rssMiB }, fmtFloat1),
-			errs)
-	}
 }
 
 const openLegend = `

@@ -82,7 +82,7 @@ func writeReport(o options, m machine, res *results, charts []chart) string {
 		}
 		closed = true
 		fmt.Fprintf(&b, "\n## echo: %d connections, %d B messages, pipeline depth %d\n\n", c.conns, c.size, c.depth)
-		echoTable(&b, res.engines, res.echo[c])
+		echoTable(&b, res.engines, res.echo[c], false)
 	}
 	if closed {
 		b.WriteString(echoLegend)
@@ -112,9 +112,15 @@ func writeReport(o options, m machine, res *results, charts []chart) string {
 	return b.String()
 }
 
-func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoRun) {
-	b.WriteString("| engine | msgs/s | p50 (µs) | p99 (µs) | p999 (µs) | server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+// echoTable writes one echo case, closed loop or (lag: with the send lag
+// column) open loop.
+func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoRun, lag bool) {
+	rate, lagHead, lagAlign := "msgs/s", "", ""
+	if lag {
+		rate, lagHead, lagAlign = "msgs/s achieved", " send lag p99 (µs) |", "---:|"
+	}
+	fmt.Fprintf(b, "| engine | %s | p50 (µs) | p99 (µs) | p999 (µs) |%s server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n", rate, lagHead)
+	fmt.Fprintf(b, "|---|---:|---:|---:|---:|%s---:|---:|---:|---:|---:|---:|\n", lagAlign)
 	perCPU := map[string]spread{}
 	for _, e := range engines {
 		runs := okRuns(byEngine[e], func(r echoRun) bool { return r.ok })
@@ -127,16 +133,24 @@ func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoR
 		for _, r := range all {
 			errs += r.errors
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.msgsSec })), fmtCount),
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p50us })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p99us })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.p999us })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.cpuSec })), fmtFloat2),
+		f := func(g func(echoRun) float64, fm func(float64) string) string {
+			return fmtSpread(spreadOf(collect(runs, g)), fm)
+		}
+		lagCell := ""
+		if lag {
+			lagCell = " " + f(func(r echoRun) float64 { return r.lagus }, fmtFloat1) + " |"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |%s %s | %s | %s | %s | %s | %d |\n", e,
+			f(func(r echoRun) float64 { return r.msgsSec }, fmtCount),
+			f(func(r echoRun) float64 { return r.p50us }, fmtFloat1),
+			f(func(r echoRun) float64 { return r.p99us }, fmtFloat1),
+			f(func(r echoRun) float64 { return r.p999us }, fmtFloat1),
+			lagCell,
+			f(func(r echoRun) float64 { return r.cpuSec }, fmtFloat2),
 			fmtSpread(perCPU[e], fmtCount),
 			ratio(perCPU[e], perCPU["stdnet"]),
 			ratio(perCPU[e], perCPU["gnet"]),
-			fmtSpread(spreadOf(collect(runs, func(r echoRun) float64 { return r.rssMiB })), fmtFloat1),
+			f(func(r echoRun) float64 { return r.rssMiB }, fmtFloat1),
 			errs)
 	}
 }
