@@ -247,6 +247,8 @@ func engineVersions(engines []string) string {
 			parts = append(parts, "shoal "+shoalRevision())
 		case "stdnet":
 			parts = append(parts, "stdnet "+runtime.Version())
+		case cEngine:
+			parts = append(parts, cEngine+" ("+ccVersion()+" -O2)")
 		default:
 			m := engineModules[e]
 			parts = append(parts, e+" "+deps[m])

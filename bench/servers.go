@@ -44,7 +44,7 @@ var servers = map[string]func() echoServer{
 }
 
 func engineNames() string {
-	names := make([]string, 0, len(servers))
+	names := []string{cEngine}
 	for n := range servers {
 		names = append(names, n)
 	}

@@ -23,6 +23,9 @@ type serverProc struct {
 // startServer starts this binary with -serve engine on a free loopback port
 // and waits until the port accepts connections.
 func startServer(engine string, loops int) (*serverProc, error) {
+	if engine == cEngine {
+		return startCEcho(loops)
+	}
 	return startServeFlags(engine, loops)
 }
 
