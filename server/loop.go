@@ -45,6 +45,7 @@ type eventLoop struct {
 	again     []*conn // edge-triggered connections that hit the read cap
 	w         *wheel  // the loop's timers
 	now       int64   // the wheel's current tick, refreshed every round
+	idle      int     // rounds in a row without events
 	tick      timer   // WithLoopTick
 
 	// Read by the watchdog and Health from other goroutines.
@@ -205,73 +206,75 @@ func (l *eventLoop) requestStop() {
 func (l *eventLoop) run() error {
 	defer l.p.Close()
 	l.gid.Store(goroutineID())
-	timeout, idle := -1, 0
-	for {
-		if wt := l.w.timeout(); wt >= 0 && (timeout < 0 || wt < timeout) {
-			timeout = wt
+	l.parked.Store(true)
+	err := l.p.Run(-1, l.round)
+	l.shutdown()
+	return err
+}
+
+// round handles the n events of one poll, then the queued tasks, the timers
+// and the output, and says how long the next poll may wait (-1: until
+// something happens) and whether the loop must stop.
+func (l *eventLoop) round(n int) (next int, stop bool) {
+	l.parked.Store(false)
+	woke := monotime()
+	l.turnAt.Store(int64(woke))
+	l.now = l.w.tickAt(woke)
+	wakeup := false
+	for i := range n {
+		fd, ev := l.p.Event(i)
+		if fd == poller.WakeFD {
+			wakeup = true
+			continue
 		}
-		if timeout != 0 {
-			l.parked.Store(true)
-		}
-		n, err := l.p.Wait(timeout)
-		if timeout != 0 {
-			l.parked.Store(false)
-		}
-		if err != nil {
-			l.shutdown()
-			return err
-		}
-		woke := monotime()
-		l.turnAt.Store(int64(woke))
-		l.now = l.w.tickAt(woke)
-		wakeup := false
-		for i := range n {
-			fd, ev := l.p.Event(i)
-			if fd == poller.WakeFD {
-				wakeup = true
+		if fd < len(l.conns) {
+			if c := l.conns[fd]; c != nil {
+				c.handle(ev)
+				if len(l.dirty) >= flushEvery {
+					l.flushDirty()
+				}
 				continue
 			}
-			if fd < len(l.conns) {
-				if c := l.conns[fd]; c != nil {
-					c.handle(ev)
-					if len(l.dirty) >= flushEvery {
-						l.flushDirty()
-					}
-					continue
-				}
-			}
-			if ln := l.listenerOf(fd); ln != nil {
-				l.accept(ln)
-			}
 		}
-		if wakeup && l.runQueued() {
-			l.shutdown()
-			return nil
-		}
-		l.retryReads()
-		if l.w.n > 0 {
-			l.w.advance(l.now)
-		}
-		l.flushDirty()
-		if h := l.cnt.iterations; h != nil && n > 0 {
-			h.observe(int64(monotime() - woke))
-			l.cnt.events.observe(int64(n))
-		}
-
-		switch {
-		case len(l.again) > 0:
-			timeout = 0
-		case n > 0:
-			idle = 0
-			if l.opts.spinRounds > 0 {
-				timeout = 0
-			}
-		case timeout == 0:
-			if idle++; idle >= l.opts.spinRounds {
-				timeout = -1
-			}
+		if ln := l.listenerOf(fd); ln != nil {
+			l.accept(ln)
 		}
 	}
+	if wakeup && l.runQueued() {
+		return 0, true
+	}
+	l.retryReads()
+	if l.w.n > 0 {
+		l.w.advance(l.now)
+	}
+	l.flushDirty()
+	if h := l.cnt.iterations; h != nil && n > 0 {
+		h.observe(int64(monotime() - woke))
+		l.cnt.events.observe(int64(n))
+	}
+
+	// Poll again at once while connections wait for another read round,
+	// and for spinRounds polls after a busy round; otherwise wait for
+	// events or the next timer.
+	switch {
+	case len(l.again) > 0:
+		return 0, false
+	case n > 0:
+		l.idle = 0
+	default:
+		l.idle++
+	}
+	if l.idle < l.opts.spinRounds {
+		return 0, false
+	}
+	next = -1
+	if wt := l.w.timeout(); wt >= 0 {
+		next = wt
+	}
+	if next != 0 {
+		l.parked.Store(true)
+	}
+	return next, false
 }
 
 func (l *eventLoop) listenerOf(fd int) *listener {

@@ -23,10 +23,7 @@ type Poller struct {
 	wakeBuf  [8]byte
 	file     *os.File        // epfd, registered with the Go runtime's netpoller
 	rc       syscall.RawConn // parks the loop goroutine until epfd is readable
-	park     func(uintptr) bool
-	n        int        // result of the last parked wait
-	errno    unix.Errno // error of the last parked wait
-	deadline bool       // a read deadline is set on file
+	deadline bool            // a read deadline is set on file
 }
 
 // Open creates a poller. With edge set, descriptors are registered
@@ -70,10 +67,6 @@ func Open(edge bool, maxEvents int) (*Poller, error) {
 		return nil, err
 	}
 	p.rc = rc
-	p.park = func(uintptr) bool {
-		p.n, p.errno = p.rawWait()
-		return p.n != 0 || (p.errno != 0 && p.errno != unix.EINTR)
-	}
 	return p, nil
 }
 
@@ -108,15 +101,80 @@ func (p *Poller) Del(fd int) error {
 	return os.NewSyscallError("epoll_ctl del", unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil))
 }
 
-// Wait waits up to msec milliseconds (-1: forever, 0: do not block) and
-// returns how many events Event can report. EINTR returns 0 events and no
-// error. A zero timeout polls with a raw system call (it cannot block, so
-// the scheduler need not know); otherwise the loop goroutine parks in the
-// runtime's netpoller until epfd is readable or the timeout passes.
-func (p *Poller) Wait(msec int) (int, error) {
-	if msec == 0 {
-		return result(p.rawWait())
+// Run is the loop: it polls, hands each batch of events to round (Event
+// reads them) and polls again, until round says stop or the poll fails.
+// round returns how long the next poll may wait: -1 forever, 0 not at all,
+// or milliseconds; first is that of the first poll. Polls that find events
+// are raw system calls (they cannot block, so the scheduler need not know).
+// When a poll finds nothing and may wait, the loop goroutine parks in the
+// runtime's netpoller until epfd is readable or the time is up, and its
+// thread serves other goroutines meanwhile. A timeout calls round with 0
+// events.
+//
+// The goroutine stays inside one RawRead while it parks and wakes, which
+// lets a round that followed an empty poll park at once: the epoll fd
+// raises readiness in the netpoller for every event queued after that poll
+// (an interest change included), so nothing queued is missed, and an idle
+// loop makes one empty poll before it sleeps instead of two.
+func (p *Poller) Run(first int, round func(n int) (next int, stop bool)) error {
+	next := first
+	var stop bool
+	var errno unix.Errno
+	step := func(uintptr) bool {
+		for {
+			n, e := p.rawWait()
+			switch e {
+			case 0:
+			case unix.EINTR:
+				n = 0
+			default:
+				errno = e
+				return true
+			}
+			if n == 0 && next != 0 {
+				p.setDeadline(next)
+				return false
+			}
+			if next, stop = round(n); stop {
+				return true
+			}
+			if n == 0 && next != 0 {
+				p.setDeadline(next)
+				return false
+			}
+		}
 	}
+	for {
+		err := p.rc.Read(step)
+		switch {
+		case errno != 0:
+			return os.NewSyscallError("epoll_wait", errno)
+		case stop:
+			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return err
+		}
+		p.setDeadline(-1) // spent; a fresh RawRead polls before it parks
+		if next, stop = round(0); stop {
+			return nil
+		}
+	}
+}
+
+// Wait waits up to msec milliseconds (-1: forever, 0: do not block) and
+// returns how many events Event can report; EINTR returns 0 events and no
+// error. It is one round of Run.
+func (p *Poller) Wait(msec int) (int, error) {
+	got := 0
+	err := p.Run(msec, func(n int) (int, bool) {
+		got = n
+		return 0, true
+	})
+	return got, err
+}
+
+// setDeadline bounds the next park to msec milliseconds (-1: none).
+func (p *Poller) setDeadline(msec int) {
 	if msec > 0 {
 		p.file.SetReadDeadline(time.Now().Add(time.Duration(msec) * time.Millisecond))
 		p.deadline = true
@@ -124,29 +182,12 @@ func (p *Poller) Wait(msec int) (int, error) {
 		p.file.SetReadDeadline(time.Time{})
 		p.deadline = false
 	}
-	if err := p.rc.Read(p.park); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	return result(p.n, p.errno)
 }
 
 func (p *Poller) rawWait() (int, unix.Errno) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd),
 		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
 	return int(r), e
-}
-
-func result(n int, errno unix.Errno) (int, error) {
-	switch errno {
-	case 0:
-		return n, nil
-	case unix.EINTR:
-		return 0, nil
-	}
-	return 0, os.NewSyscallError("epoll_wait", errno)
 }
 
 // Event returns the descriptor and conditions of the i-th event of the last

@@ -118,3 +118,80 @@ func TestWakeFromManyGoroutines(t *testing.T) {
 		t.Fatalf("second wake: %v", got)
 	}
 }
+
+// runRounds runs p.Run from first and hands every round to round, failing
+// the test if the loop does not stop within 5 seconds (a lost wake-up).
+func runRounds(t *testing.T, p *Poller, first int, round func(n int) (int, bool)) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(first, round) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		p.Wake() // let the goroutine go before the cleanup closes p
+		<-done
+		t.Fatal("Run did not wake up: an event was lost")
+	}
+}
+
+// A round that follows an empty poll parks without polling again; what it
+// changed meanwhile must still wake the loop: data written to a watched
+// pipe, and an interest change to a descriptor that is already writable.
+func TestRunParksAfterEmptyPollWithoutLosingEvents(t *testing.T) {
+	for _, edge := range []bool{false, true} {
+		for _, how := range []string{"data", "interest"} {
+			p := open(t, edge)
+			r, w := pipe(t)
+			if err := p.Add(r, InterestRead); err != nil {
+				t.Fatal(err)
+			}
+			if how == "interest" {
+				if err := p.Add(w, InterestNone); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rounds := 0
+			runRounds(t, p, 0, func(n int) (int, bool) {
+				rounds++
+				if rounds == 1 {
+					if n != 0 {
+						t.Errorf("edge=%v %s: first poll found %d events", edge, how, n)
+					}
+					if how == "data" {
+						unix.Write(w, []byte("x"))
+					} else if err := p.Mod(w, InterestWrite); err != nil {
+						t.Error(err)
+					}
+					return -1, false // the last poll was empty: park at once
+				}
+				for i := range n {
+					fd, ev := p.Event(i)
+					if (how == "data" && fd == r && ev&Readable != 0) || (how == "interest" && fd == w && ev&Writable != 0) {
+						return 0, true
+					}
+				}
+				return -1, false
+			})
+		}
+	}
+}
+
+// A timeout runs a round with no events, and the loop can park with a
+// timeout again after it.
+func TestRunTimeoutsRepeat(t *testing.T) {
+	p := open(t, false)
+	timeouts := 0
+	runRounds(t, p, 20, func(n int) (int, bool) {
+		if n != 0 {
+			t.Errorf("%d events, want none", n)
+		}
+		timeouts++
+		return 20, timeouts == 3
+	})
+	if timeouts != 3 {
+		t.Fatalf("%d timeout rounds, want 3", timeouts)
+	}
+}
