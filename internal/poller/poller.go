@@ -1,6 +1,6 @@
 // Package poller is the readiness notifier under every Shoal event loop:
 // epoll on Linux, kqueue on the BSDs and macOS. Both backends share one small
-// vocabulary: Open, Add, Mod, Del, Wait, Event, Wake and Close.
+// vocabulary: Open, Add, Mod, Del, Wait (or Run), Event, Wake and Close.
 //
 // A Poller is owned by one loop goroutine. Only Wake is safe for concurrent use;
 // every other method must be called from the goroutine that runs Wait.

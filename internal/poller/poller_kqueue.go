@@ -80,25 +80,6 @@ func (p *Poller) Del(fd int) error {
 	return os.NewSyscallError("kevent", err)
 }
 
-// Run is the loop: it polls, hands each batch of events to round (Event
-// reads them) and polls again, until round says stop or the poll fails.
-// round returns how long the next poll may wait: -1 forever, 0 not at all,
-// or milliseconds; first is that of the first poll. A timeout calls round
-// with 0 events.
-func (p *Poller) Run(first int, round func(n int) (next int, stop bool)) error {
-	next := first
-	for {
-		n, err := p.Wait(next)
-		if err != nil {
-			return err
-		}
-		var stop bool
-		if next, stop = round(n); stop {
-			return nil
-		}
-	}
-}
-
 // Wait waits up to msec milliseconds (-1: forever, 0: do not block) and
 // returns how many events Event can report. EINTR returns 0 events.
 func (p *Poller) Wait(msec int) (int, error) {

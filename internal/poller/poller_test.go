@@ -137,10 +137,10 @@ func runRounds(t *testing.T, p *Poller, first int, round func(n int) (int, bool)
 	}
 }
 
-// A round that follows an empty poll parks without polling again; what it
-// changed meanwhile must still wake the loop: data written to a watched
-// pipe, and an interest change to a descriptor that is already writable.
-func TestRunParksAfterEmptyPollWithoutLosingEvents(t *testing.T) {
+// What a round changes before the loop waits must wake the loop: data
+// written to a watched pipe, and an interest change to a descriptor that
+// is already writable.
+func TestRunWakesForWhatARoundChanged(t *testing.T) {
 	for _, edge := range []bool{false, true} {
 		for _, how := range []string{"data", "interest"} {
 			p := open(t, edge)
@@ -165,7 +165,7 @@ func TestRunParksAfterEmptyPollWithoutLosingEvents(t *testing.T) {
 					} else if err := p.Mod(w, InterestWrite); err != nil {
 						t.Error(err)
 					}
-					return -1, false // the last poll was empty: park at once
+					return -1, false
 				}
 				for i := range n {
 					fd, ev := p.Event(i)
