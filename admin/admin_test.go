@@ -162,12 +162,14 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Fatalf("echo %q %v", line, err)
 		}
 	}
-	m = scrape(t, adm)
-	if m["shoal_connections"] != 5 || m["shoal_connections_accepted_total"] != 5 ||
-		m["shoal_read_bytes_total"] != 30 || m["shoal_written_bytes_total"] != 30 ||
-		m["shoal_frames_decoded_total{codec=lines}"] != 5 || m["shoal_loop_iteration_duration_seconds"] == 0 {
-		t.Fatalf("after 5 echoes: %v", pick(m, "shoal_"))
-	}
+	// The loop counts written bytes after the write returns, and the peer
+	// may read them (and this test scrape) before that: wait for the counts.
+	eventually(t, "the metrics count 5 echoes", func() bool {
+		m = scrape(t, adm)
+		return m["shoal_connections"] == 5 && m["shoal_connections_accepted_total"] == 5 &&
+			m["shoal_read_bytes_total"] == 30 && m["shoal_written_bytes_total"] == 30 &&
+			m["shoal_frames_decoded_total{codec=lines}"] == 5 && m["shoal_loop_iteration_duration_seconds"] != 0
+	})
 
 	conns[0].Close()                                // eof
 	conns[1].Write([]byte("panic\n"))               // panic
