@@ -1,5 +1,3 @@
-//go:build unix
-
 package server
 
 import (
@@ -7,10 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shoalnet/shoal/internal/poller"
-	"github.com/shoalnet/shoal/internal/sock"
 )
 
 // Connection state bits; owned by the loop goroutine.
@@ -34,11 +29,11 @@ type conn struct {
 	fd     int
 	loop   *eventLoop
 	ln     *listener
-	input            // leftover input between OnData calls; owned by the loop
-	out    *outbound // nil while nothing is queued; owned by the loop
-	ext    *connExt  // nil until a timeout, close reason or paused producer needs it
-	ctx    any       // owned by the loop
-	sa     unix.Sockaddr
+	input                // leftover input between OnData calls; owned by the loop
+	out    *outbound     // nil while nothing is queued; owned by the loop
+	ext    *connExt      // nil until a timeout, close reason or paused producer needs it
+	ctx    any           // owned by the loop
+	peer   any           // the peer as the transport described it at accept
 	local  net.Addr      // nil: the listener's address
 	signal atomic.Uint32 // pending sigWake/sigClose; non-zero while queued in loop.signaled
 	state  uint16
@@ -79,7 +74,7 @@ func (c *conn) Discard(n int) (int, error) { return viewDiscard(c.inputView(), n
 func (c *conn) Context() any               { return c.ctx }
 func (c *conn) SetContext(v any)           { c.ctx = v }
 func (c *conn) LoopIndex() int             { return c.loop.idx }
-func (c *conn) RemoteAddr() net.Addr       { return sock.Addr(c.sa) }
+func (c *conn) RemoteAddr() net.Addr       { return c.loop.t.remoteAddr(c.peer) }
 func (c *conn) LocalAddr() net.Addr {
 	if c.local != nil {
 		return c.local
@@ -143,7 +138,7 @@ func (c *conn) interest() poller.Interest {
 // updateInterest tells the poller about a change of interest.
 func (c *conn) updateInterest() {
 	if c.state&stClosed == 0 {
-		c.loop.p.Mod(c.fd, c.interest())
+		c.loop.t.mod(c.fd, c.interest())
 	}
 }
 
@@ -173,7 +168,7 @@ func (c *conn) handle(ev poller.Events) {
 	if ev&(poller.Hangup|poller.Error) != 0 {
 		// Not reading (paused, or after the peer's FIN), yet the socket
 		// failed: close with its error rather than spin on the report.
-		err := sock.Err(c.fd)
+		err := c.loop.t.sockErr(c.fd)
 		if err == nil {
 			err = io.EOF
 		}

@@ -1,14 +1,6 @@
-//go:build unix
-
 package server
 
-import (
-	"io"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/shoalnet/shoal/internal/sock"
-)
+import "io"
 
 func (c *conn) CloseWithError(err error) error {
 	c.beginClose(err)
@@ -29,7 +21,7 @@ func (c *conn) CloseWrite() error {
 // shutWrite sends FIN once CloseWrite's output is flushed.
 func (c *conn) shutWrite() {
 	c.state |= stWriteDone
-	sock.Shutdown(c.fd, unix.SHUT_WR)
+	c.loop.t.shutdownWrite(c.fd)
 	if c.state&stPeerEOF != 0 {
 		c.closeNow(io.EOF)
 	}
@@ -76,7 +68,7 @@ func (c *conn) flushedForClose() {
 		return
 	}
 	c.state |= stLinger | stWriteDone
-	sock.Shutdown(c.fd, unix.SHUT_WR)
+	c.loop.t.shutdownWrite(c.fd)
 	x := c.extra()
 	if x.dl.close == 0 {
 		x.dl.close = c.loop.now + c.loop.ticks(d)
@@ -116,8 +108,8 @@ func (c *conn) closeNow(err error) {
 		l.cnt.outBytes.Add(-int64(out.n))
 		out.release(c, ErrClosed)
 	}
-	sock.Close(c.fd)
-	l.e.s.lim.release(sock.IP(c.sa))
+	l.t.close(c.fd)
+	l.e.s.lim.release(l.t.peerIP(c.peer))
 	l.cnt.closed.Add(1)
 	l.cnt.conns.Add(-1)
 	l.e.s.countClose(err, &l.cnt)

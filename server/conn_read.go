@@ -1,15 +1,6 @@
-//go:build unix
-
 package server
 
-import (
-	"io"
-	"os"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/shoalnet/shoal/internal/sock"
-)
+import "io"
 
 // read reads into the loop's shared buffer and hands the bytes to OnData,
 // until the socket is drained or the per-round cap is reached.
@@ -17,10 +8,10 @@ func (c *conn) read() {
 	l := c.loop
 	total := 0
 	for {
-		n, err := sock.Read(c.fd, l.buf)
+		n, err := l.t.read(c.fd, l.buf)
 		if err != nil {
-			if err != unix.EAGAIN {
-				c.closeNow(os.NewSyscallError("read", err))
+			if err != errAgain {
+				c.closeNow(err)
 			}
 			return
 		}
@@ -105,9 +96,9 @@ func (c *conn) peerEOF() {
 func (c *conn) discardUntilEOF() {
 	l := c.loop
 	for {
-		n, err := sock.Read(c.fd, l.buf)
+		n, err := l.t.read(c.fd, l.buf)
 		switch {
-		case err == unix.EAGAIN:
+		case err == errAgain:
 			return
 		case err != nil || n == 0:
 			c.closeNow(c.closeReason())

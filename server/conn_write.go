@@ -1,15 +1,6 @@
-//go:build unix
-
 package server
 
-import (
-	"os"
-	"time"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/shoalnet/shoal/internal/sock"
-)
+import "time"
 
 func (c *conn) Write(p []byte) (int, error) {
 	if err := c.admit(len(p)); err != nil {
@@ -152,14 +143,14 @@ func (c *conn) flush() {
 		for _, b := range l.vec {
 			want += len(b)
 		}
-		n, err := sock.Writev(c.fd, l.vec, &l.iov)
+		n, err := l.t.writev(c.fd, l.vec)
 		if err != nil {
-			if err == unix.EAGAIN {
+			if err == errAgain {
 				l.cnt.stalls.Add(1)
 				c.armWrite(true)
 				return
 			}
-			c.closeNow(os.NewSyscallError("writev", err))
+			c.closeNow(err)
 			return
 		}
 		l.cnt.bytesOut.Add(uint64(n))

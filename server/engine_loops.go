@@ -1,48 +1,55 @@
-//go:build unix
-
 package server
 
 import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"strings"
+	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/shoalnet/shoal/internal/sock"
 )
 
-// listenBacklog is the backlog of the extra SO_REUSEPORT listeners.
-const listenBacklog = 4096
-
-// loopEngine runs one eventLoop per configured loop.
+// loopEngine runs one eventLoop per configured loop over a socket layer:
+// the kernel's with epoll or kqueue, or the portable one.
 type loopEngine struct {
 	s     *Server
+	sys   netsys
 	loops []*eventLoop
 	wg    sync.WaitGroup
 	rr    atomic.Uint32
-	sopts sock.Options
+	stop  chan struct{} // closed by close: stops the watchdog
+}
 
-	mu      sync.Mutex    // guards unlinks
-	unlinks []string      // Unix socket paths to remove on close
-	stop    chan struct{} // closed by close: stops the watchdog
+// newNetsys picks the socket layer for the options.
+func newNetsys(o *options) (netsys, error) {
+	switch {
+	case o.engine == EnginePortable || (o.engine == EngineAuto && !hasPoller):
+		if o.edge {
+			return nil, fmt.Errorf("server: the portable engine has no edge-triggered mode")
+		}
+		if o.reusePortSet && o.reusePort {
+			return nil, fmt.Errorf("server: the portable engine cannot use SO_REUSEPORT listeners")
+		}
+		return newPortableNet(o), nil
+	case !hasPoller:
+		return nil, fmt.Errorf("server: the event-loop engine is not available on %s", runtime.GOOS)
+	}
+	return newPollNet(o), nil
 }
 
 func newLoopEngine(s *Server) (*loopEngine, error) {
-	e := &loopEngine{s: s, stop: make(chan struct{}), sopts: sock.Options{
-		NoDelay:   s.opts.noDelay,
-		KeepAlive: s.opts.keepAlive,
-		SndBuf:    s.opts.sndBuf,
-		RcvBuf:    s.opts.rcvBuf,
-	}}
+	sys, err := newNetsys(&s.opts)
+	if err != nil {
+		return nil, err
+	}
+	e := &loopEngine{s: s, sys: sys, stop: make(chan struct{})}
 	for i := range s.opts.loops {
 		l, err := newEventLoop(e, i)
 		if err != nil {
 			for _, l := range e.loops {
-				l.p.Close()
+				l.t.closePoller()
 			}
+			sys.stop()
 			return nil, err
 		}
 		e.loops = append(e.loops, l)
@@ -51,66 +58,28 @@ func newLoopEngine(s *Server) (*loopEngine, error) {
 		e.wg.Go(func() { e.watchdog(d, e.stop) })
 	}
 	for _, l := range e.loops {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
+		e.wg.Go(func() {
 			if err := l.run(); err != nil {
 				s.fail(fmt.Errorf("server: loop %d: %w", l.idx, err))
 			}
-		}()
+		})
 	}
 	return e, nil
 }
 
-// serve takes over ln's descriptor. With SO_REUSEPORT on a TCP listener
-// (Linux) every loop gets a listener of its own; otherwise loop 0 accepts
-// and spreads connections over all loops.
+// serve hands ln's listeners to the loops.
 func (e *loopEngine) serve(ln net.Listener) error {
-	fd, err := sock.Dup(ln)
+	lns, err := e.sys.adopt(ln, len(e.loops))
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("%w: %w", ErrUnsupportedListener, err)
-	}
-	addr := ln.Addr()
-	tcp := strings.HasPrefix(addr.Network(), "tcp")
-	if ul, ok := ln.(*net.UnixListener); ok {
-		// Our duplicate keeps the socket; the path goes when the server closes.
-		ul.SetUnlinkOnClose(false)
-		e.mu.Lock()
-		e.unlinks = append(e.unlinks, addr.String())
-		e.mu.Unlock()
-	}
-	ln.Close()
-
-	local := addr
-	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-		local = nil // each connection asks the kernel
-	}
-	if tcp && e.s.opts.reusePort && reusePortBalances && len(e.loops) > 1 && sock.ReusePort(fd) {
-		fds := []int{fd}
-		for range len(e.loops) - 1 {
-			rfd, err := sock.ListenReplica(addr.(*net.TCPAddr), listenBacklog)
-			if err != nil {
-				for _, fd := range fds {
-					sock.Close(fd)
-				}
-				return err
-			}
-			fds = append(fds, rfd)
-		}
-		for i, l := range e.loops {
-			if err := l.addListener(&listener{fd: fds[i], tcp: tcp, local: local}); err != nil {
-				for _, fd := range fds[i:] {
-					sock.Close(fd)
-				}
-				return err
-			}
-		}
-		return nil
-	}
-	if err := e.loops[0].addListener(&listener{fd: fd, tcp: tcp, local: local, spread: len(e.loops) > 1}); err != nil {
-		sock.Close(fd)
 		return err
+	}
+	for i, l := range lns {
+		if err := e.loops[i].addListener(l); err != nil {
+			for _, l := range lns[i:] {
+				e.loops[i].t.close(l.fd)
+			}
+			return err
+		}
 	}
 	return nil
 }
@@ -135,12 +104,7 @@ func (e *loopEngine) close() {
 		l.requestStop()
 	}
 	e.wg.Wait()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, p := range e.unlinks {
-		os.Remove(p)
-	}
-	e.unlinks = nil
+	e.sys.stop()
 }
 
 func (e *loopEngine) stats(st *Stats) {

@@ -1,18 +1,11 @@
-//go:build unix
-
 package server
 
 import (
-	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shoalnet/shoal/internal/poller"
-	"github.com/shoalnet/shoal/internal/sock"
 )
 
 const (
@@ -31,7 +24,7 @@ type eventLoop struct {
 	h    Handler
 	wh   WakeHandler // nil if the handler has no OnWake
 	opts *options
-	p    *poller.Poller
+	t    transport
 	cnt  counters // atomic; read by Stats
 
 	conns     []*conn // indexed by descriptor
@@ -40,7 +33,6 @@ type eventLoop struct {
 	cur       *conn  // connection inside OnData, whose input is view
 	view      []byte // unconsumed input of cur
 	vec       [][]byte
-	iov       []unix.Iovec
 	dirty     []*conn // connections with output to flush at the end of the batch
 	again     []*conn // edge-triggered connections that hit the read cap
 	w         *wheel  // the loop's timers
@@ -70,23 +62,15 @@ type eventLoop struct {
 	throttled bool       // Server.Throttle: no accepts, no reads; owned by the loop
 }
 
-// listener is a listening socket registered with one loop.
-type listener struct {
-	fd     int
-	tcp    bool
-	local  net.Addr // nil for wildcard addresses: ask the kernel per connection
-	spread bool     // hand connections to other loops (single acceptor)
-}
-
 // incoming is a connection accepted by another loop's listener.
 type incoming struct {
-	fd int
-	sa unix.Sockaddr
-	ln *listener
+	fd   int
+	peer any
+	ln   *listener
 }
 
 func newEventLoop(e *loopEngine, idx int) (*eventLoop, error) {
-	p, err := poller.Open(e.s.opts.edge, 256)
+	t, err := e.sys.transport(idx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +79,7 @@ func newEventLoop(e *loopEngine, idx int) (*eventLoop, error) {
 		e:    e,
 		h:    e.s.h,
 		opts: &e.s.opts,
-		p:    p,
+		t:    t,
 		buf:  make([]byte, e.s.opts.readBufSize),
 	}
 	l.wh, _ = e.s.h.(WakeHandler)
@@ -175,7 +159,7 @@ func (l *eventLoop) signal(c *conn) {
 }
 
 func (l *eventLoop) wake() error {
-	if err := l.p.Wake(); err != nil {
+	if err := l.t.wake(); err != nil {
 		l.opts.logger.Error("loop wake-up failed", "loop", l.idx, "err", err)
 		return err
 	}
@@ -186,9 +170,9 @@ func (l *eventLoop) wake() error {
 // concurrent use.
 func (l *eventLoop) addListener(ln *listener) error {
 	return l.submit(func() {
-		if err := l.p.Add(ln.fd, poller.InterestRead); err != nil {
+		if err := l.t.add(ln.fd, poller.InterestRead); err != nil {
 			l.opts.logger.Error("listener registration failed", "loop", l.idx, "err", err)
-			sock.Close(ln.fd)
+			l.t.close(ln.fd)
 			return
 		}
 		l.listeners = append(l.listeners, ln)
@@ -204,10 +188,10 @@ func (l *eventLoop) requestStop() {
 
 // run is the loop goroutine.
 func (l *eventLoop) run() error {
-	defer l.p.Close()
+	defer l.t.closePoller()
 	l.gid.Store(goroutineID())
 	l.parked.Store(true)
-	err := l.p.Run(-1, l.round)
+	err := l.t.run(-1, l.round)
 	l.shutdown()
 	return err
 }
@@ -222,7 +206,7 @@ func (l *eventLoop) round(n int) (next int, stop bool) {
 	l.now = l.w.tickAt(woke)
 	wakeup := false
 	for i := range n {
-		fd, ev := l.p.Event(i)
+		fd, ev := l.t.event(i)
 		if fd == poller.WakeFD {
 			wakeup = true
 			continue
@@ -305,11 +289,10 @@ func (l *eventLoop) runQueued() bool {
 
 	for _, in := range inc {
 		if l.drain != nil || drainReq {
-			sock.Close(in.fd) // accepted before the listeners closed
-			l.e.s.lim.release(sock.IP(in.sa))
+			l.t.close(in.fd) // accepted before the listeners closed
 			continue
 		}
-		l.register(in.fd, in.sa, in.ln)
+		l.register(in.fd, in.peer, in.ln)
 	}
 	for _, f := range controls {
 		f()
@@ -370,7 +353,7 @@ func (l *eventLoop) flushDirty() {
 
 func (l *eventLoop) accept(ln *listener) {
 	for i := 0; l.opts.edge || i < acceptBatch; i++ {
-		fd, sa, err := sock.Accept(ln.fd)
+		fd, peer, err := l.t.accept(ln.fd)
 		if err != nil {
 			l.acceptError(ln, err)
 			return
@@ -380,16 +363,16 @@ func (l *eventLoop) accept(ln *listener) {
 			target = l.e.pick()
 		}
 		if target == l {
-			l.register(fd, sa, ln)
+			l.register(fd, peer, ln)
 			continue
 		}
 		target.mu.Lock()
 		if target.stopping {
 			target.mu.Unlock()
-			sock.Close(fd)
+			l.t.close(fd)
 			continue
 		}
-		target.incoming = append(target.incoming, incoming{fd: fd, sa: sa, ln: ln})
+		target.incoming = append(target.incoming, incoming{fd: fd, peer: peer, ln: ln})
 		target.mu.Unlock()
 		target.wake()
 	}
@@ -397,17 +380,15 @@ func (l *eventLoop) accept(ln *listener) {
 
 func (l *eventLoop) acceptError(ln *listener, err error) {
 	switch {
-	case errors.Is(err, unix.EAGAIN):
+	case err == errAgain:
 		return
-	case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
-		return // the peer gave up in the backlog; level-triggered polling comes back
-	case sock.IsTemporary(err):
+	case l.t.temporary(err):
 		// Out of descriptors or buffers: stop polling this listener for a
 		// while instead of spinning on it; existing connections go on.
 		l.e.s.acceptFailed(err, l.idx, &l.cnt, acceptBackoff)
-		if l.p.Mod(ln.fd, poller.InterestNone) == nil {
+		if l.t.mod(ln.fd, poller.InterestNone) == nil {
 			time.AfterFunc(acceptBackoff, func() {
-				_ = l.submit(func() { l.p.Mod(ln.fd, poller.InterestRead) })
+				_ = l.submit(func() { l.t.mod(ln.fd, poller.InterestRead) })
 			})
 		}
 	default:
@@ -416,31 +397,32 @@ func (l *eventLoop) acceptError(ln *listener, err error) {
 }
 
 // register adopts an accepted descriptor.
-func (l *eventLoop) register(fd int, sa unix.Sockaddr, ln *listener) {
-	if !l.e.s.lim.admit(sock.IP(sa)) {
+func (l *eventLoop) register(fd int, peer any, ln *listener) {
+	ip := l.t.peerIP(peer)
+	if !l.e.s.lim.admit(ip) {
 		l.cnt.refused.Add(1)
-		sock.Close(fd)
+		l.t.close(fd)
 		return
 	}
-	if err := l.e.sopts.Apply(fd, ln.tcp); err != nil {
+	if err := l.t.configure(fd, ln.tcp); err != nil {
 		l.opts.logger.Warn("socket options failed", "loop", l.idx, "err", err)
-		l.e.s.lim.release(sock.IP(sa))
-		sock.Close(fd)
+		l.e.s.lim.release(ip)
+		l.t.close(fd)
 		return
 	}
 	in := poller.InterestRead
 	if l.opts.edge {
 		in = poller.InterestBoth // edge-triggered: armed once, never modified
 	}
-	if err := l.p.Add(fd, in); err != nil {
+	if err := l.t.add(fd, in); err != nil {
 		l.opts.logger.Warn("poller registration failed", "loop", l.idx, "err", err)
-		l.e.s.lim.release(sock.IP(sa))
-		sock.Close(fd)
+		l.e.s.lim.release(ip)
+		l.t.close(fd)
 		return
 	}
-	c := &conn{fd: fd, loop: l, ln: ln, sa: sa}
+	c := &conn{fd: fd, loop: l, ln: ln, peer: peer}
 	if ln.local == nil {
-		c.local = sock.LocalAddr(fd)
+		c.local = l.t.localAddr(fd)
 	}
 	if fd >= len(l.conns) {
 		n := max(fd+1, len(l.conns)+len(l.conns)/4, 1024)
@@ -468,7 +450,7 @@ func (l *eventLoop) call(cb callback, c *conn, closeErr error) error {
 // goroutine as it exits.
 func (l *eventLoop) shutdown() {
 	for _, ln := range l.listeners {
-		sock.Close(ln.fd)
+		l.t.close(ln.fd)
 	}
 	l.listeners = nil
 	for _, c := range l.conns {
@@ -482,7 +464,7 @@ func (l *eventLoop) shutdown() {
 	l.incoming = nil
 	l.mu.Unlock()
 	for _, in := range inc {
-		sock.Close(in.fd)
+		l.t.close(in.fd)
 	}
 	// Tasks queued before the stop still run, so that every AsyncWrite
 	// completion learns that its connection has closed.

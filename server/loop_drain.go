@@ -1,12 +1,8 @@
-//go:build unix
-
 package server
 
 import (
 	"math/rand/v2"
 	"sync"
-
-	"github.com/shoalnet/shoal/internal/sock"
 )
 
 // loopDrain is a loop's state while the server shuts down gracefully.
@@ -42,7 +38,7 @@ func (l *eventLoop) beginDrain() {
 		return
 	}
 	for _, ln := range l.listeners {
-		sock.Close(ln.fd)
+		l.t.close(ln.fd)
 	}
 	l.listeners = nil
 	l.mu.Lock()

@@ -1,5 +1,3 @@
-//go:build unix
-
 package server
 
 import (
@@ -30,7 +28,7 @@ func (l *eventLoop) setThrottle(on bool) {
 		in = poller.InterestNone
 	}
 	for _, ln := range l.listeners {
-		l.p.Mod(ln.fd, in)
+		l.t.mod(ln.fd, in)
 	}
 	for _, c := range l.conns {
 		if c != nil {

@@ -64,6 +64,7 @@ type options struct {
 	engine        Engine
 	edge          bool
 	reusePort     bool
+	reusePortSet  bool // WithReusePort was given
 	balance       Balance
 	noDelay       bool
 	keepAlive     time.Duration
@@ -169,7 +170,9 @@ func WithEdgeTriggered(on bool) Option { return optionFunc(func(o *options) { o.
 // WithReusePort controls whether, on Linux, each loop gets its own
 // SO_REUSEPORT listener so that the kernel balances connections (default
 // on). Off, or where unsupported, one acceptor balances by WithBalance.
-func WithReusePort(on bool) Option { return optionFunc(func(o *options) { o.reusePort = on }) }
+func WithReusePort(on bool) Option {
+	return optionFunc(func(o *options) { o.reusePort, o.reusePortSet = on, true })
+}
 
 // WithBalance sets how the single acceptor picks a loop (default RoundRobin).
 func WithBalance(b Balance) Option { return optionFunc(func(o *options) { o.balance = b }) }

@@ -70,7 +70,7 @@ func (s *Server) OutboundBytes() int64 {
 	return 0
 }
 
-func (s *Server) engine() engine {
+func (s *Server) engine() *loopEngine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.eng

@@ -16,7 +16,7 @@ type Server struct {
 	opts options
 
 	mu          sync.Mutex // guards eng, err, drainErr and cancelDrain
-	eng         engine
+	eng         *loopEngine
 	err         error              // first fatal engine error, returned by Serve
 	drainErr    error              // Shutdown's result
 	cancelDrain context.CancelFunc // ends a Shutdown's drain early (Close)
@@ -33,32 +33,6 @@ type Server struct {
 	eofHandler      bool              // h implements EOFHandler
 	goodbyeHandler  bool              // h implements GoodbyeHandler
 	writableHandler bool              // h implements WritableHandler
-}
-
-// engine is what the event-loop and the portable engines provide.
-type engine interface {
-	// serve starts accepting on ln; it owns ln from then on.
-	serve(ln net.Listener) error
-	// close stops accepting, closes every connection with ErrServerClosed
-	// and waits for the engine's goroutines to exit.
-	close()
-	// stats fills st.
-	stats(st *Stats)
-	// health reports whether the engine's loops are turning.
-	health(ctx context.Context) error
-	// drain closes the listeners, says goodbye and closes connections as
-	// they become idle, until none is left (nil) or ctx ends (ctx.Err()).
-	drain(ctx context.Context) error
-	// throttle pauses or resumes accepting and reading everywhere.
-	throttle(on bool)
-	// backlogged lists the connections that sheddable allows (stalled: 0
-	// for any stall).
-	backlogged(ctx context.Context, stalled time.Duration) []backlog
-	// shed closes the given connections as slow consumers, those that
-	// sheddable still allows.
-	shed(ctx context.Context, victims []backlog, stalled time.Duration) (closed int, freed int64)
-	// outbound returns the bytes queued on all connections.
-	outbound() int64
 }
 
 // New returns a server that runs h. It validates the options and returns an
@@ -113,7 +87,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	if s.eng == nil {
-		eng, err := newEngine(s)
+		eng, err := newLoopEngine(s)
 		if err != nil {
 			s.mu.Unlock()
 			ln.Close()
@@ -124,6 +98,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	eng := s.eng
 	s.mu.Unlock()
 	if err := eng.serve(ln); err != nil {
+		if s.closing.Load() {
+			// Close or Shutdown came while the listener was being handed
+			// to the loops, which refused it as stopping.
+			return ErrServerClosed
+		}
 		return err
 	}
 	<-s.done

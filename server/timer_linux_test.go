@@ -24,7 +24,7 @@ func TestManyIdleTimersUseTheWheel(t *testing.T) {
 	}
 	armed := 0
 	s.mu.Lock()
-	eng := s.eng.(*loopEngine)
+	eng := s.eng
 	s.mu.Unlock()
 	for _, l := range eng.loops {
 		done := make(chan int)

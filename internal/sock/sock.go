@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
 
 // Package sock holds the socket system calls of the event-loop engine:
 // listening sockets, accept, socket options, address conversion and
