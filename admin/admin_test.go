@@ -140,7 +140,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 }
 
 func TestMetricsMoveWithTraffic(t *testing.T) {
-	_, addr, adm, _ := startAll(t, server.WithIdleTimeout(200*time.Millisecond), server.WithTimerTick(10*time.Millisecond))
+	_, addr, adm, _ := startAll(t, server.WithIdleTimeout(200*time.Millisecond), server.WithTuning(server.Tuning{TimerTick: 10 * time.Millisecond}))
 	m := scrape(t, adm)
 	if m["shoal_connections"] != 0 || m["go_gc_duration_seconds"] < 0 {
 		t.Fatalf("fresh server: %v connections", m["shoal_connections"])

@@ -1,4 +1,4 @@
-//go:build !race && (amd64 || arm64) && !solaris
+//go:build !race && (amd64 || arm64) && (linux || darwin || windows || freebsd || netbsd || openbsd || dragonfly)
 
 package codec_test
 

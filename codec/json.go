@@ -3,8 +3,8 @@ package codec
 import "fmt"
 
 // JSON carries one JSON value per frame of another framing: a Line
-// (newline-delimited JSON) or a LengthField. On amd64 and arm64 (except
-// Solaris and illumos) it validates, decodes and encodes with
+// (newline-delimited JSON) or a LengthField. On amd64 and arm64 (Linux,
+// macOS, Windows and the BSDs) it validates, decodes and encodes with
 // github.com/bytedance/sonic in its default configuration (no HTML
 // escaping, no UTF-8 validation); sonic does not build on other platforms,
 // where JSON uses encoding/json, as sonic itself would fall back to. It holds configuration only and is

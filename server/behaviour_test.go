@@ -339,10 +339,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}{
 		{"loops", WithLoops(0)},
 		{"read buffer", WithReadBuffer(10)},
-		{"read per round", WithReadPerRound(100)},
+		{"read per round", WithTuning(Tuning{ReadPerRound: 100})},
 		{"task queue", WithTaskQueueSize(0)},
 		{"max input", WithMaxBufferedInput(0)},
-		{"spin", WithSpinRounds(-1)},
+		{"timer tick", WithTuning(Tuning{TimerTick: time.Microsecond})},
 		{"socket buffers", WithSocketBuffers(-1, 0)},
 		{"balance", WithBalance(Balance(9))},
 		{"engine", WithEngine(Engine(9))},
@@ -354,5 +354,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 	if _, err := New(nil); err == nil {
 		t.Error("New accepted a nil handler")
+	}
+	if _, err := New(echoHandler{}, WithEngine(EnginePortable), WithTuning(Tuning{EdgeTriggered: true})); err == nil {
+		t.Error("New accepted edge-triggered mode on the portable engine")
 	}
 }

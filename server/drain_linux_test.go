@@ -10,7 +10,7 @@ import (
 // idle connections whose peers close when they see the server's FIN.
 func TestDrainTenThousandIdleConnections(t *testing.T) {
 	const n = 10000
-	s, err := New(echoHandler{}, WithEngine(EngineLoops), WithTimerTick(10*time.Millisecond), WithDrainQuiet(10*time.Millisecond))
+	s, err := New(echoHandler{}, WithEngine(EngineLoops), WithTuning(Tuning{TimerTick: 10 * time.Millisecond}), WithDrainQuiet(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

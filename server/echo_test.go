@@ -145,11 +145,11 @@ func TestEchoModes(t *testing.T) {
 		name string
 		opts []Option
 	}{
-		{"edge-triggered", []Option{WithEdgeTriggered(true), WithLoops(2)}},
+		{"edge-triggered", []Option{WithTuning(Tuning{EdgeTriggered: true}), WithLoops(2)}},
 		{"acceptor-round-robin", []Option{WithReusePort(false), WithLoops(3)}},
 		{"acceptor-least-conns", []Option{WithReusePort(false), WithLoops(3), WithBalance(LeastConnections)}},
-		{"small-read-buffer", []Option{WithReadBuffer(512), WithReadPerRound(1024), WithEdgeTriggered(true)}},
-		{"no-spin", []Option{WithSpinRounds(0)}},
+		{"small-read-buffer", []Option{WithReadBuffer(512), WithTuning(Tuning{ReadPerRound: 1024}), WithTuning(Tuning{EdgeTriggered: true})}},
+		{"no-spin", []Option{WithTuning(Tuning{SpinRounds: -1})}},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func TestLoopTickPausesAndResumesRead(t *testing.T) {
 	const loops, clients, size = 2, 4, 256 << 10
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &tickPauser{byLoop: make([][]Conn, loops), paused: make([]bool, loops), toggles: make([]int, loops)}
-		_, addr := start(t, h, eng, WithLoops(loops), WithTimerTick(5*time.Millisecond),
+		_, addr := start(t, h, eng, WithLoops(loops), WithTuning(Tuning{TimerTick: 5 * time.Millisecond}),
 			WithLoopTick(5*time.Millisecond, h.tick))
 		want := pattern(size)
 		var wg sync.WaitGroup
@@ -77,7 +77,7 @@ func TestLifecycleAtAnyMoment(t *testing.T) {
 	for _, how := range []string{"close", "shutdown", "both"} {
 		for _, d := range delays {
 			forEachEngine(t, func(t *testing.T, eng Option) {
-				s, err := New(echoHandler{}, eng, WithLoops(2), WithDrainQuiet(time.Millisecond), WithTimerTick(time.Millisecond))
+				s, err := New(echoHandler{}, eng, WithLoops(2), WithDrainQuiet(time.Millisecond), WithTuning(Tuning{TimerTick: time.Millisecond}))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -90,3 +90,48 @@ func newTestLogger(write func([]byte)) *slog.Logger {
 		return len(p), nil
 	}), nil))
 }
+
+// framePanicker panics in OnFrame on "boom" and in AfterFunc on "late";
+// it embeds NopHandler and writes no OnData of its own.
+type framePanicker struct {
+	NopHandler
+	closed chan error
+}
+
+func (h *framePanicker) OnFrame(c Conn, f []byte) {
+	switch string(f) {
+	case "boom":
+		panic("frame boom")
+	case "late":
+		c.AfterFunc(time.Millisecond, func(Conn) { panic("timer boom") })
+	default:
+		c.WriteFrame(f)
+	}
+}
+
+func (h *framePanicker) OnClose(_ Conn, err error) { h.closed <- err }
+
+// TestPanicNamesItsCallback checks that a recovered panic names the
+// callback that panicked, not the one that called it.
+func TestPanicNamesItsCallback(t *testing.T) {
+	for _, tc := range []struct{ input, callback string }{
+		{"ok\nboom\n", "OnFrame"},
+		{"late\n", "AfterFunc"},
+	} {
+		forEachEngine(t, func(t *testing.T, eng Option) {
+			h := &framePanicker{closed: make(chan error, 1)}
+			_, addr := start(t, h, eng, WithCodec(testLines{max: 64}), WithTuning(Tuning{TimerTick: time.Millisecond}))
+			nc := dial(t, addr)
+			nc.Write([]byte(tc.input))
+			var pe *PanicError
+			select {
+			case err := <-h.closed:
+				if !errors.As(err, &pe) || pe.Callback != tc.callback {
+					t.Fatalf("OnClose got %v, want a panic in %s", err, tc.callback)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the connection did not close")
+			}
+		})
+	}
+}

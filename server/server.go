@@ -7,36 +7,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalnet/shoal/loop"
 )
 
-// Server runs a Handler over the connections of one or more listeners.
-// Its methods are safe for concurrent use.
+// Server runs a Handler over the connections of one or more listeners on a
+// group of event loops (package loop). Its methods are safe for concurrent
+// use.
 type Server struct {
 	h    Handler
 	opts options
 
-	mu          sync.Mutex // guards eng, err, drainErr and cancelDrain
-	eng         *loopEngine
-	err         error              // first fatal engine error, returned by Serve
+	mu          sync.Mutex         // guards g, drainErr and cancelDrain
+	g           *loop.Group        // nil until the first Serve
 	drainErr    error              // Shutdown's result
 	cancelDrain context.CancelFunc // ends a Shutdown's drain early (Close)
 	closing     atomic.Bool
-	done        chan struct{} // closed when Close has finished
-
-	lim       *limiter
-	acceptLog logLimiter
-	panicLog  logLimiter
-	closeLog  logLimiter
-
-	fh              FrameHandler      // h as a FrameHandler, if it is one
-	feh             FrameErrorHandler // h as a FrameErrorHandler, if it is one
-	eofHandler      bool              // h implements EOFHandler
-	goodbyeHandler  bool              // h implements GoodbyeHandler
-	writableHandler bool              // h implements WritableHandler
+	done        chan struct{} // closed when Close or Shutdown has finished
 }
 
 // New returns a server that runs h. It validates the options and returns an
-// error for a bad configuration; nothing is started until Serve.
+// error for a bad configuration (or one the engine cannot honour on this
+// platform); nothing is started until Serve.
 func New(h Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("server: nil handler")
@@ -45,36 +37,19 @@ func New(h Handler, opts ...Option) (*Server, error) {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	if err := o.validate(); err != nil {
+	if err := o.cfg.Validate(); err != nil {
 		return nil, err
 	}
-	fh, framed := h.(FrameHandler)
-	if o.codec != nil && !framed {
+	if _, framed := h.(FrameHandler); o.cfg.Codec != nil && !framed {
 		return nil, errors.New("server: WithCodec needs a handler that implements FrameHandler")
 	}
-	feh, _ := h.(FrameErrorHandler)
-	_, eof := h.(EOFHandler)
-	_, writable := h.(WritableHandler)
-	_, goodbye := h.(GoodbyeHandler)
-	return &Server{
-		fh:              fh,
-		feh:             feh,
-		eofHandler:      eof,
-		goodbyeHandler:  goodbye,
-		writableHandler: writable,
-		h:               h,
-		opts:            o,
-		done:            make(chan struct{}),
-		lim:             newLimiter(o.maxConns, o.maxConnsPerIP),
-		acceptLog:       logLimiter{interval: time.Second},
-		panicLog:        logLimiter{interval: time.Second},
-		closeLog:        logLimiter{interval: time.Second},
-	}, nil
+	return &Server{h: h, opts: o, done: make(chan struct{})}, nil
 }
 
-// Serve accepts connections on ln until Close and returns ErrServerClosed,
-// or the error that stopped the engine. The server owns ln from then on.
-// Serve may be called for several listeners; each call blocks.
+// Serve accepts connections on ln until Close or Shutdown and returns
+// ErrServerClosed, or the error that stopped a loop. The server owns ln
+// from then on, also when Serve returns an error. Serve may be called for
+// several listeners; each call blocks.
 //
 // On Linux, a TCP listener made by Listen has SO_REUSEPORT set, and the
 // server opens one more listener on the same address per loop so that the
@@ -86,18 +61,18 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
-	if s.eng == nil {
-		eng, err := newLoopEngine(s)
+	if s.g == nil {
+		g, err := loop.NewGroup(s.h, s.opts.cfg)
 		if err != nil {
 			s.mu.Unlock()
 			ln.Close()
 			return err
 		}
-		s.eng = eng
+		s.g = g
 	}
-	eng := s.eng
+	g := s.g
 	s.mu.Unlock()
-	if err := eng.serve(ln); err != nil {
+	if err := g.Adopt(ln); err != nil {
 		if s.closing.Load() {
 			// Close or Shutdown came while the listener was being handed
 			// to the loops, which refused it as stopping.
@@ -105,13 +80,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		return err
 	}
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
+	select {
+	case <-s.done:
+		return ErrServerClosed
+	case <-g.Failed():
+		s.Close()
+		return g.Err()
 	}
-	return ErrServerClosed
 }
 
 // ListenAndServe listens on network ("tcp", "tcp4", "tcp6", "unix") and
@@ -126,8 +101,9 @@ func (s *Server) ListenAndServe(network, address string) error {
 
 // Close stops accepting, closes every connection at once (OnClose receives
 // ErrServerClosed) and waits until the loops have exited. Every Serve then
-// returns. During a Shutdown, Close ends the drain early. Close is
-// idempotent.
+// returns ErrServerClosed. During a Shutdown, Close ends the drain at once
+// (Shutdown then returns context.Canceled). Close is idempotent and
+// always returns nil; the error is there for io.Closer.
 func (s *Server) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		s.mu.Lock()
@@ -164,60 +140,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer cancel()
 	s.mu.Lock()
 	s.cancelDrain = cancel
-	eng := s.eng
+	g := s.g
 	s.mu.Unlock()
 	var err error
-	if eng != nil {
-		err = eng.drain(ctx)
+	if g != nil {
+		err = g.Drain(ctx)
 	}
 	s.stop(err)
 	return err
 }
 
-// stop closes the engine and releases Serve and every waiter.
+// stop stops the loops and releases Serve and every waiter.
 func (s *Server) stop(drainErr error) {
 	s.mu.Lock()
-	eng := s.eng
+	g := s.g
 	s.drainErr = drainErr
 	s.mu.Unlock()
-	if eng != nil {
-		eng.close()
+	if g != nil {
+		g.Stop()
 	}
 	close(s.done)
 }
 
-// fail records a fatal engine error and closes the server in the background.
-func (s *Server) fail(err error) {
+// group returns the loop group, nil before the first Serve.
+func (s *Server) group() *loop.Group {
 	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.mu.Unlock()
-	s.opts.logger.Error("engine failed", "err", err)
-	go s.Close()
-}
-
-// countClose counts a closed connection by its reason, and logs the
-// reasons an operator should hear of (slow consumers, protocol errors) at
-// most once a second.
-func (s *Server) countClose(err error, cnt *counters) {
-	r := ReasonOf(err)
-	cnt.closedBy[r].Add(1)
-	if r != ReasonSlowConsumer && r != ReasonProtocolError {
-		return
-	}
-	if ok, dropped := s.closeLog.allow(); ok {
-		s.opts.logger.Warn("connection closed", "reason", r.String(), "err", err, "suppressed", dropped)
-	}
-}
-
-// acceptFailed counts an accept error and logs it at most once a second.
-func (s *Server) acceptFailed(err error, loop int, cnt *counters, backoff time.Duration) {
-	cnt.acceptEr.Add(1)
-	if ok, dropped := s.acceptLog.allow(); ok {
-		s.opts.logger.Warn("accept failed; existing connections are still served",
-			"loop", loop, "err", err, "backoff", backoff, "suppressed", dropped)
-	}
+	defer s.mu.Unlock()
+	return s.g
 }
 
 // Listen opens a listener for Serve. For TCP on Linux it sets SO_REUSEPORT so
@@ -227,187 +176,76 @@ func Listen(network, address string) (net.Listener, error) {
 	return lc.Listen(context.Background(), network, address)
 }
 
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	Conns    int64  // open connections
-	Accepted uint64 // connections accepted since start
-	Closed   uint64 // connections closed since start
-	BytesIn  uint64 // bytes read from connections
-	BytesOut uint64 // bytes written to connections
-	// WriteStalls counts the times a connection's send buffer filled and it
-	// waited for writability (event-loop engine only).
-	WriteStalls uint64
-	// Panics counts callbacks that panicked; each closed its connection.
-	Panics uint64
-	// Refused counts connections closed at accept by WithMaxConns or
-	// WithMaxConnsPerIP.
-	Refused uint64
-	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
-	AcceptErrors uint64
-	// SlowConsumers counts the times a connection's outbound queue passed
-	// its high watermark and the slow-consumer policy applied.
-	SlowConsumers uint64
-	// Dropped counts writes dropped by SlowConsumerDrop.
-	Dropped uint64
-	// Timeouts counts connections closed by an idle timeout or a deadline.
-	Timeouts uint64
-	// Frames counts frames decoded by the codec (WithCodec).
-	Frames uint64
-	// FrameErrors counts connections closed for input the codec rejected.
-	FrameErrors uint64
-	// ClosedBy counts closed (and refused) connections by reason.
-	ClosedBy [NumCloseReasons]uint64
-	// OutboundBytes is the output queued on all connections.
-	OutboundBytes int64
-	// Stalls counts loop stalls found by the watchdog.
-	Stalls uint64
-	Loops  []LoopStats
-}
-
-// LoopStats are the counters of one loop.
-type LoopStats struct {
-	Conns    int64
-	Accepted uint64
-	Closed   uint64
-	BytesIn  uint64
-	BytesOut uint64
-	// WriteStalls counts waits for writability.
-	WriteStalls   uint64
-	Panics        uint64
-	Refused       uint64
-	AcceptErrors  uint64
-	SlowConsumers uint64
-	Dropped       uint64
-	Timeouts      uint64
-	Frames        uint64
-	FrameErrors   uint64
-	// ClosedBy counts closed connections by reason; connections refused
-	// by a limit count as ReasonLimit.
-	ClosedBy [NumCloseReasons]uint64
-	// OutboundBytes is the output queued and not yet sent.
-	OutboundBytes int64
-	// TaskQueue is the number of tasks (AsyncWrite) waiting for the loop.
-	TaskQueue int
-	// Stalls counts the times the watchdog found the loop busy for longer
-	// than the stall threshold.
-	Stalls uint64
-	// Iterations and EventsPerWake are histograms of the loop's iteration
-	// durations (seconds) and events per wake-up (WithLoopStats).
-	Iterations    Histogram
-	EventsPerWake Histogram
-}
-
 // Health reports whether the server's event loops are turning: every loop
 // must run a no-op task before ctx ends. A loop blocked by a handler fails
 // it. It is the liveness check behind the admin server's /healthz. Safe for
 // concurrent use.
 func (s *Server) Health(ctx context.Context) error {
-	s.mu.Lock()
-	eng := s.eng
-	s.mu.Unlock()
-	if eng == nil {
-		return nil
+	if g := s.group(); g != nil {
+		return g.Health(ctx)
 	}
-	return eng.health(ctx)
+	return nil
 }
 
 // CodecName returns the name of the codec attached with WithCodec, or "".
 func (s *Server) CodecName() string {
-	if s.opts.codec == nil {
+	if s.opts.cfg.Codec == nil {
 		return ""
 	}
-	return s.opts.codec.Name()
+	return s.opts.cfg.Codec.Name()
 }
 
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	var st Stats
-	s.mu.Lock()
-	eng := s.eng
-	s.mu.Unlock()
-	if eng != nil {
-		eng.stats(&st)
+	if g := s.group(); g != nil {
+		return g.Stats()
 	}
-	for _, l := range st.Loops {
-		st.Conns += l.Conns
-		st.Accepted += l.Accepted
-		st.Closed += l.Closed
-		st.BytesIn += l.BytesIn
-		st.BytesOut += l.BytesOut
-		st.WriteStalls += l.WriteStalls
-		st.Panics += l.Panics
-		st.Refused += l.Refused
-		st.AcceptErrors += l.AcceptErrors
-		st.SlowConsumers += l.SlowConsumers
-		st.Dropped += l.Dropped
-		st.Timeouts += l.Timeouts
-		st.Frames += l.Frames
-		st.FrameErrors += l.FrameErrors
-		for i, n := range l.ClosedBy {
-			st.ClosedBy[i] += n
-		}
-		st.OutboundBytes += l.OutboundBytes
-		st.Stalls += l.Stalls
-	}
-	return st
+	return Stats{}
 }
 
-// counters are the atomically updated counters behind LoopStats.
-type counters struct {
-	conns      atomic.Int64
-	accepted   atomic.Uint64
-	closed     atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
-	stalls     atomic.Uint64
-	panics     atomic.Uint64
-	refused    atomic.Uint64
-	acceptEr   atomic.Uint64
-	slow       atomic.Uint64
-	dropped    atomic.Uint64
-	closedBy   [NumCloseReasons]atomic.Uint64
-	frames     atomic.Uint64
-	frameErr   atomic.Uint64
-	outBytes   atomic.Int64 // bytes queued and not yet sent
-	loopStalls atomic.Uint64
-
-	// Set by the event-loop engine; nil for the portable engine.
-	iterations *histogram // loop iteration durations (WithLoopStats)
-	events     *histogram // events per wake-up (WithLoopStats)
-	tasks      func() int // task queue depth
+// Throttle pauses (on) or resumes (off) accepting and reading on every
+// connection of every loop, so that TCP pushes back on all senders while
+// memory is short. Writing goes on: queues drain. It is the memory
+// governor's first step and is safe for concurrent use; the change reaches
+// each loop through its task queue.
+func (s *Server) Throttle(on bool) {
+	if g := s.group(); g != nil {
+		g.Throttle(on)
+	}
 }
 
-func (c *counters) snapshot() LoopStats {
-	var by [NumCloseReasons]uint64
-	for i := range by {
-		by[i] = c.closedBy[i].Load()
+// ShedSlowConsumers closes the connections holding the most outbound bytes,
+// largest first (only those holding at least the low watermark), until at
+// least target bytes are freed (or none is left holding any), with
+// ErrSlowConsumer as the reason. It returns how many it closed and the bytes
+// they held. It is the memory governor's step at the hard mark. Safe for
+// concurrent use.
+func (s *Server) ShedSlowConsumers(ctx context.Context, target int64) (closed int, freed int64) {
+	if g := s.group(); g != nil {
+		return g.ShedSlowConsumers(ctx, target)
 	}
-	by[ReasonLimit] += c.refused.Load()
-	st := LoopStats{
-		OutboundBytes: c.outBytes.Load(),
-		Stalls:        c.loopStalls.Load(),
-		ClosedBy:      by,
-		Conns:         c.conns.Load(),
-		Accepted:      c.accepted.Load(),
-		Closed:        c.closed.Load(),
-		BytesIn:       c.bytesIn.Load(),
-		BytesOut:      c.bytesOut.Load(),
-		WriteStalls:   c.stalls.Load(),
-		Panics:        c.panics.Load(),
-		Refused:       c.refused.Load(),
-		AcceptErrors:  c.acceptEr.Load(),
-		SlowConsumers: c.slow.Load(),
-		Dropped:       c.dropped.Load(),
-		Timeouts:      c.closedBy[ReasonTimeout].Load(),
-		Frames:        c.frames.Load(),
-		FrameErrors:   c.frameErr.Load(),
+	return 0, 0
+}
+
+// ShedStalledConsumers closes, with ErrSlowConsumer as the reason, every
+// connection holding at least 64 KiB of output (or the low watermark, if
+// lower) that has not sent a byte for at least stalled (when stalled is
+// positive): consumers that take nothing while their queues hold memory.
+// It returns how many it closed and the bytes they held. The memory
+// governor calls it while it throttles. Safe for concurrent use.
+func (s *Server) ShedStalledConsumers(ctx context.Context, stalled time.Duration) (closed int, freed int64) {
+	if g := s.group(); g != nil {
+		return g.ShedStalledConsumers(ctx, stalled)
 	}
-	if c.iterations != nil {
-		st.Iterations = c.iterations.snapshot()
-		st.EventsPerWake = c.events.snapshot()
+	return 0, 0
+}
+
+// OutboundBytes returns the output queued on all connections and not yet
+// sent: Stats().OutboundBytes, without the rest of the snapshot (a few
+// atomic loads). Safe for concurrent use.
+func (s *Server) OutboundBytes() int64 {
+	if g := s.group(); g != nil {
+		return g.OutboundBytes()
 	}
-	if c.tasks != nil {
-		st.TaskQueue = c.tasks()
-	}
-	return st
+	return 0
 }

@@ -31,7 +31,7 @@ func (h *drainer) OnGoodbye(c Conn) { c.Write([]byte("bye\n")) }
 func TestShutdownDrains(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &drainer{*newCloseRecorder()}
-		s, addr := start(t, h, eng, WithTimerTick(10*time.Millisecond))
+		s, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: 10 * time.Millisecond}))
 		idle := dial(t, addr)
 		ci := <-h.opened
 		busy := dial(t, addr)
@@ -82,7 +82,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestShutdownDeadlineForcesTheRest(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &blastHandler{}
-		s, addr := start(t, h, eng, WithSocketBuffers(16<<10, 16<<10), WithTimerTick(10*time.Millisecond))
+		s, addr := start(t, h, eng, WithSocketBuffers(16<<10, 16<<10), WithTuning(Tuning{TimerTick: 10 * time.Millisecond}))
 		stuck := dial(t, addr)
 		stuck.Write([]byte("8388608\n")) // 8 MiB it will never read
 		clean := dial(t, addr)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -23,13 +24,12 @@ func TestManyIdleTimersUseTheWheel(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	armed := 0
-	s.mu.Lock()
-	eng := s.eng
-	s.mu.Unlock()
-	for _, l := range eng.loops {
-		done := make(chan int)
-		l.submit(func() { done <- l.w.n })
-		armed += <-done
+	g := s.group()
+	for i := range g.Len() {
+		l := g.Loop(i)
+		if err := l.Submit(context.Background(), func() { armed += l.Timers() }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if armed < n {
 		t.Fatalf("%d wheel timers armed for %d connections", armed, n)

@@ -35,7 +35,7 @@ func TestIdleTimeout(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		const idle = 150 * time.Millisecond
 		h := &timeoutHandler{closeRecorder: *newCloseRecorder()}
-		_, addr := start(t, h, eng, WithIdleTimeout(idle), WithTimerTick(testTick))
+		_, addr := start(t, h, eng, WithIdleTimeout(idle), WithTuning(Tuning{TimerTick: testTick}))
 		nc := dial(t, addr)
 		c := <-h.opened
 		// Traffic every 50ms for 400ms keeps it open.
@@ -65,7 +65,7 @@ func TestDeadlines(t *testing.T) {
 			h := &timeoutHandler{closeRecorder: *newCloseRecorder(), onOpen: func(c Conn) {
 				c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			}}
-			_, addr := start(t, h, eng, WithTimerTick(testTick))
+			_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}))
 			dial(t, addr)
 			if errs := h.waitClosed(t, <-h.opened); len(errs) != 1 || !errors.Is(errs[0], ErrReadTimeout) {
 				t.Fatalf("closed with %v, want ErrReadTimeout", errs)
@@ -75,7 +75,7 @@ func TestDeadlines(t *testing.T) {
 			h := &timeoutHandler{closeRecorder: *newCloseRecorder(), onOpen: func(c Conn) {
 				c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 			}}
-			_, addr := start(t, h, eng, WithTimerTick(testTick))
+			_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}))
 			nc := dial(t, addr)
 			c := <-h.opened
 			echoRoundTrip(nc, []byte("in time"))
@@ -92,7 +92,7 @@ func TestDeadlines(t *testing.T) {
 				c.Write(make([]byte, 8<<20)) // the peer never reads
 				c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 			}}
-			_, addr := start(t, h, eng, WithTimerTick(testTick), WithSocketBuffers(16<<10, 16<<10))
+			_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}), WithSocketBuffers(16<<10, 16<<10))
 			dial(t, addr)
 			if errs := h.waitClosed(t, <-h.opened); len(errs) != 1 || !errors.Is(errs[0], ErrWriteTimeout) {
 				t.Fatalf("closed with %v, want ErrWriteTimeout", errs)
@@ -111,7 +111,7 @@ func TestTimerNeverFiresAfterClose(t *testing.T) {
 			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			c.Close()
 		}}
-		_, addr := start(t, h, eng, WithTimerTick(testTick))
+		_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}))
 		nc := dial(t, addr)
 		c := <-h.opened
 		time.Sleep(200 * time.Millisecond) // past both timers
@@ -137,7 +137,7 @@ func TestAfterFuncAndLoopTick(t *testing.T) {
 				fired <- c
 			})
 		}}
-		_, addr := start(t, h, eng, WithTimerTick(testTick), WithLoops(2),
+		_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}), WithLoops(2),
 			WithLoopTick(20*time.Millisecond, func(int) { ticks.Add(1) }))
 		nc := dial(t, addr)
 		got := make([]byte, 5)

@@ -1,0 +1,178 @@
+package loop
+
+import (
+	"io"
+	"net"
+	"sync/atomic"
+
+	"github.com/shoalnet/shoal/internal/poller"
+)
+
+// Connection state bits; owned by the loop goroutine.
+const (
+	stClosed     uint16 = 1 << iota // OnClose has run, the descriptor is closed
+	stClosing                       // Close: flushing, then FIN; no reads or writes
+	stLinger                        // Close: flushed and FIN sent; discarding input until the peer's FIN
+	stDirty                         // queued in loop.dirty
+	stWriteArmed                    // waiting for writability (level-triggered)
+	stPeerEOF                       // the peer closed its sending side
+	stReadPaused                    // PauseRead
+	stAboveHigh                     // the outbound queue passed the high watermark; OnWritable is owed
+	stShutWrite                     // CloseWrite: no more writes; FIN once flushed
+	stWriteDone                     // FIN sent
+	stReasonEOF                     // the close reason is io.EOF
+)
+
+// conn is a connection of the event-loop engine. It is kept small: an idle
+// connection holds no buffers, only this struct and its peer address.
+type conn struct {
+	fd     int
+	loop   *Loop
+	ln     *listener
+	input                // leftover input between OnData calls; owned by the loop
+	out    *outbound     // nil while nothing is queued; owned by the loop
+	ext    *connExt      // nil until a timeout, close reason or paused producer needs it
+	ctx    any           // owned by the loop
+	peer   any           // the peer as the transport described it at accept
+	local  net.Addr      // nil: the listener's address
+	signal atomic.Uint32 // pending sigWake/sigClose; non-zero while queued in loop.signaled
+	state  uint16
+	pauses uint16 // consumers that paused this connection as a producer
+}
+
+// connExt holds what few connections need. Owned by the loop.
+type connExt struct {
+	dl        deadlines // in wheel ticks
+	drainAt   int64     // during a drain: not closed before this tick (spread)
+	tm        timer     // fires checkTimers at the earliest deadline
+	reason    error     // CloseWithError's reason
+	producers []*conn   // connections paused until this one drains
+}
+
+var _ Conn = (*conn)(nil)
+
+func (c *conn) extra() *connExt {
+	if c.ext == nil {
+		c.ext = &connExt{}
+		c.ext.tm.fn = c.checkTimers
+	}
+	return c.ext
+}
+
+// inputView returns the bytes the read methods work on.
+func (c *conn) inputView() *[]byte {
+	if c.loop.cur == c {
+		return &c.loop.view
+	}
+	return &c.in
+}
+
+func (c *conn) Buffered() int              { return len(*c.inputView()) }
+func (c *conn) Peek(n int) ([]byte, error) { return viewPeek(*c.inputView(), n) }
+func (c *conn) Next(n int) ([]byte, error) { return viewNext(c.inputView(), n) }
+func (c *conn) Discard(n int) (int, error) { return viewDiscard(c.inputView(), n) }
+func (c *conn) Context() any               { return c.ctx }
+func (c *conn) SetContext(v any)           { c.ctx = v }
+func (c *conn) LoopIndex() int             { return c.loop.idx }
+func (c *conn) Loop() *Loop                { return c.loop }
+func (c *conn) RemoteAddr() net.Addr       { return c.loop.t.remoteAddr(c.peer) }
+func (c *conn) LocalAddr() net.Addr {
+	if c.local != nil {
+		return c.local
+	}
+	return c.ln.local
+}
+
+func (c *conn) Wake() error {
+	if c.signal.Or(sigWake) == 0 {
+		c.loop.signal(c)
+	}
+	return nil
+}
+
+func (c *conn) Close() error {
+	if c.signal.Or(sigClose) == 0 {
+		c.loop.signal(c)
+	}
+	return nil
+}
+
+// serveSignals acts on the Wake/Close requests of other goroutines.
+func (c *conn) serveSignals() {
+	sig := c.signal.Swap(0)
+	if c.state&stClosed != 0 {
+		return
+	}
+	if sig&sigWake != 0 && c.loop.e.h.wake != nil && c.state&stClosing == 0 {
+		if err := c.loop.call(cbWake, c, nil); err != nil {
+			c.closeNow(err)
+			return
+		}
+	}
+	if sig&sigClose != 0 || c.signal.Load()&sigClose != 0 {
+		c.beginClose(nil)
+	}
+}
+
+// afterCallback applies a Close called from inside a callback at once.
+func (c *conn) afterCallback() {
+	if c.signal.Load()&sigClose != 0 && c.state&(stClosed|stClosing) == 0 {
+		c.beginClose(nil)
+	}
+}
+
+// interest is what the poller should report for c in its current state.
+func (c *conn) interest() poller.Interest {
+	var in poller.Interest
+	switch {
+	case c.state&stLinger != 0:
+		in = poller.InterestRead
+	case c.state&(stClosing|stReadPaused|stPeerEOF) == 0 && c.pauses == 0 && !c.loop.throttled:
+		in = poller.InterestRead
+	}
+	if c.loop.opts.EdgeTriggered || c.state&stWriteArmed != 0 {
+		in |= poller.InterestWrite
+	}
+	return in
+}
+
+// updateInterest tells the poller about a change of interest.
+func (c *conn) updateInterest() {
+	if c.state&stClosed == 0 {
+		c.loop.t.mod(c.fd, c.interest())
+	}
+}
+
+// handle reacts to the poller's report for c.
+func (c *conn) handle(ev poller.Events) {
+	switch {
+	case c.state&stLinger != 0:
+		c.discardUntilEOF()
+		return
+	case c.state&stClosing != 0:
+		c.flush() // only writing is left to do; errors close
+		return
+	}
+	if ev&poller.Writable != 0 && c.out != nil {
+		c.flush()
+		if c.state&(stClosed|stClosing) != 0 {
+			return
+		}
+	}
+	if ev&(poller.Readable|poller.Hangup|poller.Error) == 0 {
+		return
+	}
+	if c.interest()&poller.InterestRead != 0 {
+		c.read() // reports the FIN, the error or the hang-up
+		return
+	}
+	if ev&(poller.Hangup|poller.Error) != 0 {
+		// Not reading (paused, or after the peer's FIN), yet the socket
+		// failed: close with its error rather than spin on the report.
+		err := c.loop.t.sockErr(c.fd)
+		if err == nil {
+			err = io.EOF
+		}
+		c.closeNow(err)
+	}
+}

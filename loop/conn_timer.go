@@ -1,0 +1,87 @@
+package loop
+
+import "time"
+
+// armTimers schedules c's wheel entry at its earliest deadline, or
+// cancels it when none is left.
+func (c *conn) armTimers() {
+	x := c.ext
+	if x == nil || c.state&stClosed != 0 {
+		return
+	}
+	_, next := x.dl.check(c.loop.now, c.OutboundBuffered() > 0, c.state&stLinger != 0)
+	if next == 0 {
+		c.loop.w.cancel(&x.tm)
+		return
+	}
+	c.loop.w.schedule(&x.tm, next)
+}
+
+// checkTimers runs from the wheel when c's earliest deadline is due.
+func (c *conn) checkTimers() {
+	x := c.ext
+	err, next := x.dl.check(c.loop.now, c.OutboundBuffered() > 0, c.state&stLinger != 0)
+	switch {
+	case err == errLingerDone:
+		c.closeNow(c.closeReason())
+	case err != nil:
+		c.closeNow(err)
+	case next != 0:
+		c.loop.w.schedule(&x.tm, next)
+	}
+}
+
+// at converts an absolute time to a wheel tick (0 for the zero time).
+func (c *conn) at(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(c.loop.w.ticks(t), 1)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if c.state&stClosed != 0 {
+		return ErrClosed
+	}
+	c.extra().dl.read = c.at(t)
+	c.armTimers()
+	return nil
+}
+
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	if c.state&stClosed != 0 {
+		return ErrClosed
+	}
+	c.extra().dl.write = c.at(t)
+	c.armTimers()
+	return nil
+}
+
+func (c *conn) SetIdleTimeout(d time.Duration) error {
+	if c.state&stClosed != 0 {
+		return ErrClosed
+	}
+	x := c.extra()
+	x.dl.idle = 0
+	if d > 0 {
+		x.dl.idle = c.loop.ticks(d)
+	}
+	x.dl.lastActive = c.loop.now
+	c.armTimers()
+	return nil
+}
+
+func (c *conn) AfterFunc(d time.Duration, f func(Conn)) *Timer {
+	l := c.loop
+	t := &timer{}
+	t.fn = func() {
+		if c.state&(stClosed|stClosing) == 0 {
+			if err := l.e.guardCall("AfterFunc", func() { f(c) }, l.idx, &l.cnt); err != nil {
+				c.closeNow(err)
+				return
+			}
+			c.afterCallback()
+		}
+	}
+	return l.schedule(t, d)
+}

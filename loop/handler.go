@@ -1,0 +1,226 @@
+package loop
+
+import (
+	"net"
+	"time"
+)
+
+// Handler receives the events of every connection. All of its methods run on
+// the connection's loop goroutine, one at a time per connection, and must not
+// block: a blocked callback stalls every connection of that loop. Hand slow
+// work to another goroutine and answer with Conn.AsyncWrite.
+type Handler interface {
+	// OnOpen runs once when a connection has been accepted, before any
+	// OnData. It may write to and close the connection.
+	OnOpen(c Conn)
+	// OnData runs when new bytes have arrived. The bytes are read with
+	// Peek/Next/Discard; what the handler leaves unconsumed is kept and
+	// offered again, after the new bytes, on the next OnData. Slices returned
+	// by Peek and Next are valid only until OnData returns.
+	OnData(c Conn)
+	// OnClose runs exactly once per connection, after its last OnData and
+	// before its descriptor is closed. err is nil after a local Close,
+	// io.EOF when the peer closed, ErrStopped when the server closed, or
+	// the error that broke the connection.
+	OnClose(c Conn, err error)
+}
+
+// WakeHandler is implemented by handlers that want Conn.Wake: OnWake runs on
+// the connection's loop goroutine, like every Handler callback.
+type WakeHandler interface {
+	OnWake(c Conn)
+}
+
+// WritableHandler is implemented by handlers that want to know when a
+// connection's outbound queue, after passing the high watermark (or after
+// a TryWrite failed), has drained below the low watermark. OnWritable runs
+// on the connection's loop goroutine.
+type WritableHandler interface {
+	OnWritable(c Conn)
+}
+
+// EOFHandler is implemented by handlers that serve half-closed
+// connections. When the peer closes its sending side, OnEOF runs on the
+// loop goroutine instead of the connection being closed: the handler may
+// still write, and closes the connection (Close, or CloseWrite, after which
+// it closes once flushed) when it is done. Without an EOFHandler the
+// connection is flushed and closed, and OnClose receives io.EOF.
+type EOFHandler interface {
+	OnEOF(c Conn)
+}
+
+// GoodbyeHandler is implemented by handlers whose protocol says goodbye
+// before a graceful shutdown: OnGoodbye runs once per connection, on its
+// loop, when Shutdown begins. It may write a close frame (a WebSocket 1001,
+// a GOAWAY with a reconnect hint) and stop starting new work, for example
+// with PauseRead. The connection closes once it is idle.
+type GoodbyeHandler interface {
+	OnGoodbye(c Conn)
+}
+
+// FrameHandler is implemented by handlers of a server with WithCodec:
+// OnFrame then runs once per whole frame, in order, instead of OnData. The
+// frame is a view into the input, valid until OnFrame returns. It runs on
+// the connection's loop goroutine and must not block; reply with
+// Conn.WriteFrame (or Write). OnFrame must not consume input itself (Next,
+// Discard): the server does.
+type FrameHandler interface {
+	OnFrame(c Conn, frame []byte)
+}
+
+// FrameErrorHandler is implemented by frame handlers that answer input the
+// codec rejects before the connection closes, as a protocol's own error
+// reply (Redis's "-ERR Protocol error: ..."). OnFrameError runs on the
+// connection's loop with the codec's error, after OnFrame has run for every
+// whole frame before the bad one; what it writes is flushed, then the
+// connection closes with err as the reason. It must not block.
+type FrameErrorHandler interface {
+	OnFrameError(c Conn, err error)
+}
+
+// Conn is one connection. Its methods say from which goroutines they may be
+// called: "loop only" methods may be called only from a Handler callback of
+// this connection (they touch state owned by its loop) — with the event-loop
+// engine also from a callback of another connection of the same loop
+// (LoopIndex tells), which is how a handler relays between connections
+// without a task; the others are safe for concurrent use. To fan out to
+// connections on other loops, queue the data under a lock of your own and
+// call Wake: OnWake then writes it with Writev on the right loop.
+type Conn interface {
+	// Buffered returns how many inbound bytes are waiting. Loop only.
+	Buffered() int
+	// Peek returns the next n buffered bytes without consuming them (n = 0:
+	// all of them). It returns ErrShortBuffer, and the bytes there are, when
+	// fewer than n are buffered. The slice is valid until the callback
+	// returns. Loop only.
+	Peek(n int) ([]byte, error)
+	// Next returns and consumes the next n buffered bytes (n = 0: all), like
+	// Peek. Loop only.
+	Next(n int) ([]byte, error)
+	// Discard consumes up to n buffered bytes (n = 0: all) and returns how
+	// many it dropped. Loop only.
+	Discard(n int) (int, error)
+
+	// Write queues p on the connection's outbound queue; the queue is
+	// flushed with one writev at the end of the loop's event batch. p is
+	// copied and may be reused when Write returns. Loop only.
+	Write(p []byte) (int, error)
+	// Writev queues several buffers, like Write. Loop only.
+	Writev(bs [][]byte) (int, error)
+	// WriteFrame frames msg with the server's codec (WithCodec) and queues
+	// it like Write. Loop only.
+	WriteFrame(msg []byte) error
+	// TryWrite queues p like Write unless that would take the outbound
+	// queue above the high watermark: then it queues nothing and returns
+	// ErrWouldBlock, and OnWritable runs once the queue has drained below
+	// the low watermark. Loop only.
+	TryWrite(p []byte) (int, error)
+	// OutboundBuffered returns how many bytes are queued and not yet handed
+	// to the kernel. Loop only.
+	OutboundBuffered() int
+	// AsyncWrite queues p from any goroutine through the loop's task queue.
+	// p must not be modified until done runs (or, with a nil done, at all).
+	// done, if not nil, runs on the loop goroutine once p has been handed to
+	// the kernel (err nil) or the connection has closed first (ErrClosed).
+	// Writes from one goroutine keep their order. It returns ErrQueueFull
+	// instead of blocking when the loop's task queue is full, and ErrClosed
+	// on a closed connection. Safe for concurrent use.
+	AsyncWrite(p []byte, done func(c Conn, err error)) error
+	// Wake asks the loop to run the handler's OnWake for this connection.
+	// Calls made before the loop gets to it collapse into one OnWake.
+	// Safe for concurrent use.
+	Wake() error
+	// Close flushes what is queued, sends FIN, waits (up to the close
+	// timeout) for the peer's FIN so that no unread input turns the close
+	// into a reset, and closes; OnClose follows with a nil error. Safe for
+	// concurrent use; calls after the first do nothing.
+	Close() error
+	// CloseWithError closes like Close; OnClose receives err. Loop only.
+	CloseWithError(err error) error
+	// CloseWrite flushes what is queued and then half-closes the
+	// connection (FIN): reading goes on until the peer closes too. Loop only.
+	CloseWrite() error
+
+	// PauseRead stops reading from the connection: read interest is
+	// removed, so TCP pushes back on the peer. Loop only.
+	PauseRead()
+	// ResumeRead undoes PauseRead. Loop only.
+	ResumeRead()
+	// SetReadDeadline closes the connection with ErrReadTimeout unless
+	// input arrives before t; arriving input clears it. The zero t clears
+	// it. It fires within one timer tick. Loop only.
+	SetReadDeadline(t time.Time) error
+	// SetWriteDeadline closes the connection with ErrWriteTimeout if
+	// output is still queued at t. The zero t clears it. Loop only.
+	SetWriteDeadline(t time.Time) error
+	// SetIdleTimeout closes the connection with ErrIdleTimeout after d
+	// without reads or writes (0: never), overriding WithIdleTimeout.
+	// Loop only.
+	SetIdleTimeout(d time.Duration) error
+	// AfterFunc runs f on the connection's loop after d, unless the
+	// connection has closed by then. Loop only; the returned Timer too.
+	AfterFunc(d time.Duration, f func(Conn)) *Timer
+
+	// Context returns the value set by SetContext. Loop only.
+	Context() any
+	// SetContext attaches a value to the connection. Loop only.
+	SetContext(v any)
+	// LocalAddr returns the local address. Safe for concurrent use.
+	LocalAddr() net.Addr
+	// RemoteAddr returns the peer's address. Safe for concurrent use.
+	RemoteAddr() net.Addr
+	// LoopIndex returns the index of the loop that owns the connection.
+	// Safe for concurrent use.
+	LoopIndex() int
+	// Loop returns the loop that owns the connection, to run tasks and
+	// timers there (Execute, AfterFunc) without locks. Safe for concurrent
+	// use.
+	Loop() *Loop
+}
+
+// NopHandler is a Handler whose callbacks do nothing. Embed it to
+// implement only the callbacks a protocol needs, such as a FrameHandler's
+// OnFrame, which replaces OnData when the server has a codec.
+type NopHandler struct{}
+
+func (NopHandler) OnOpen(Conn)         {}
+func (NopHandler) OnData(Conn)         {}
+func (NopHandler) OnClose(Conn, error) {}
+
+// handlers is a Handler with its optional interfaces, detected once when
+// the group is made; a nil field means the handler lacks that callback.
+type handlers struct {
+	Handler
+	wake     WakeHandler
+	writable WritableHandler
+	eof      EOFHandler
+	goodbye  GoodbyeHandler
+	frame    FrameHandler
+	frameErr FrameErrorHandler
+}
+
+func detect(h Handler) handlers {
+	hs := handlers{Handler: h}
+	hs.wake, _ = h.(WakeHandler)
+	hs.writable, _ = h.(WritableHandler)
+	hs.eof, _ = h.(EOFHandler)
+	hs.goodbye, _ = h.(GoodbyeHandler)
+	hs.frame, _ = h.(FrameHandler)
+	hs.frameErr, _ = h.(FrameErrorHandler)
+	return hs
+}
+
+// Requests from other goroutines, set in a connection's signal word.
+const (
+	sigWake uint32 = 1 << iota
+	sigClose
+)
+
+// Timer is a function scheduled with Conn.AfterFunc. Its methods are loop
+// only.
+type Timer struct {
+	stop func() bool
+}
+
+// Stop cancels the timer and reports whether it was still pending.
+func (t *Timer) Stop() bool { return t.stop() }

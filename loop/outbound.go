@@ -1,0 +1,124 @@
+package loop
+
+import (
+	"sync"
+	"time"
+
+	"github.com/shoalnet/shoal/internal/bufpool"
+)
+
+// chunkSize is the smallest buffer an outbound queue takes from the pool.
+const chunkSize = 4 << 10
+
+// outbound is a connection's queue of bytes not yet handed to the kernel: a
+// list of pooled chunks, the first one partly sent. A connection holds one
+// only while something is pending; emptied queues go back to outPool.
+// It is not safe for concurrent use; its owner serializes access.
+type outbound struct {
+	chunks  [][]byte // pooled buffers; chunks[0][head:] is the next byte to send
+	head    int
+	n       int    // unsent bytes
+	queued  uint64 // bytes ever queued
+	sent    uint64 // bytes ever sent
+	waiters []waiter
+	// moved is when the queue was created or last sent bytes, on the
+	// engine's monotonic clock (monotime): a queue that has not moved for
+	// long belongs to a stalled consumer (ShedStalledConsumers).
+	moved time.Duration
+}
+
+// waiter is an AsyncWrite completion that fires once sent reaches at.
+type waiter struct {
+	at uint64
+	fn func(Conn, error)
+}
+
+var outPool = sync.Pool{New: func() any { return new(outbound) }}
+
+func getOutbound() *outbound { return outPool.Get().(*outbound) }
+
+// write copies p to the tail of the queue.
+func (q *outbound) write(p []byte) {
+	q.n += len(p)
+	q.queued += uint64(len(p))
+	if last := len(q.chunks) - 1; last >= 0 {
+		t := q.chunks[last]
+		k := copy(t[len(t):cap(t)], p)
+		q.chunks[last] = t[:len(t)+k]
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		c := bufpool.Get(max(len(p), chunkSize))
+		q.chunks = append(q.chunks, append(c, p...))
+	}
+}
+
+// wait registers fn to run when every byte queued so far has been sent.
+func (q *outbound) wait(fn func(Conn, error)) {
+	q.waiters = append(q.waiters, waiter{at: q.queued, fn: fn})
+}
+
+// views appends the unsent bytes to dst, one slice per chunk.
+func (q *outbound) views(dst [][]byte) [][]byte {
+	for i, c := range q.chunks {
+		if i == 0 {
+			c = c[q.head:]
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// consume drops n sent bytes, returns emptied chunks to the pool and runs the
+// waiters that are now complete.
+func (q *outbound) consume(n int, c Conn) {
+	q.n -= n
+	q.sent += uint64(n)
+	k := 0 // chunks fully sent
+	for n > 0 {
+		rest := len(q.chunks[k]) - q.head
+		if n < rest {
+			q.head += n
+			break
+		}
+		n -= rest
+		bufpool.Put(q.chunks[k])
+		k++
+		q.head = 0
+	}
+	if k > 0 {
+		m := copy(q.chunks, q.chunks[k:])
+		clear(q.chunks[m:])
+		q.chunks = q.chunks[:m]
+	}
+	done := 0
+	for done < len(q.waiters) && q.waiters[done].at <= q.sent {
+		done++
+	}
+	if done == 0 {
+		return
+	}
+	fired := make([]waiter, done)
+	copy(fired, q.waiters)
+	m := copy(q.waiters, q.waiters[done:])
+	clear(q.waiters[m:])
+	q.waiters = q.waiters[:m]
+	for _, w := range fired {
+		w.fn(c, nil)
+	}
+}
+
+// release frees every chunk, fails the remaining waiters with err and
+// returns the queue to the pool. The queue must not be used afterwards.
+func (q *outbound) release(c Conn, err error) {
+	for _, b := range q.chunks {
+		bufpool.Put(b)
+	}
+	ws := q.waiters
+	clear(q.chunks)
+	*q = outbound{chunks: q.chunks[:0]} // keep the backing array for the next user
+	outPool.Put(q)
+	for _, w := range ws {
+		w.fn(c, err)
+	}
+}

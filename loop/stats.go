@@ -1,0 +1,158 @@
+package loop
+
+import "sync/atomic"
+
+// Stats is a snapshot of the group's counters.
+type Stats struct {
+	Conns    int64  // open connections
+	Accepted uint64 // connections accepted since start
+	Closed   uint64 // connections closed since start
+	BytesIn  uint64 // bytes read from connections
+	BytesOut uint64 // bytes written to connections
+	// WriteStalls counts the times a connection's send buffer filled and it
+	// waited for writability (event-loop engine only).
+	WriteStalls uint64
+	// Panics counts callbacks that panicked; each closed its connection.
+	Panics uint64
+	// Refused counts connections closed at accept by WithMaxConns or
+	// WithMaxConnsPerIP.
+	Refused uint64
+	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
+	AcceptErrors uint64
+	// SlowConsumers counts the times a connection's outbound queue passed
+	// its high watermark and the slow-consumer policy applied.
+	SlowConsumers uint64
+	// Dropped counts writes dropped by SlowConsumerDrop.
+	Dropped uint64
+	// Timeouts counts connections closed by an idle timeout or a deadline.
+	Timeouts uint64
+	// Frames counts frames decoded by the codec (WithCodec).
+	Frames uint64
+	// FrameErrors counts connections closed for input the codec rejected.
+	FrameErrors uint64
+	// ClosedBy counts closed (and refused) connections by reason.
+	ClosedBy [NumCloseReasons]uint64
+	// OutboundBytes is the output queued on all connections.
+	OutboundBytes int64
+	// Stalls counts loop stalls found by the watchdog.
+	Stalls uint64
+	Loops  []LoopStats
+}
+
+// LoopStats are the counters of one loop.
+type LoopStats struct {
+	Conns    int64
+	Accepted uint64
+	Closed   uint64
+	BytesIn  uint64
+	BytesOut uint64
+	// WriteStalls counts waits for writability.
+	WriteStalls   uint64
+	Panics        uint64
+	Refused       uint64
+	AcceptErrors  uint64
+	SlowConsumers uint64
+	Dropped       uint64
+	Timeouts      uint64
+	Frames        uint64
+	FrameErrors   uint64
+	// ClosedBy counts closed connections by reason; connections refused
+	// by a limit count as ReasonLimit.
+	ClosedBy [NumCloseReasons]uint64
+	// OutboundBytes is the output queued and not yet sent.
+	OutboundBytes int64
+	// TaskQueue is the number of tasks (AsyncWrite) waiting for the loop.
+	TaskQueue int
+	// Stalls counts the times the watchdog found the loop busy for longer
+	// than the stall threshold.
+	Stalls uint64
+	// Iterations and EventsPerWake are histograms of the loop's iteration
+	// durations (seconds) and events per wake-up (WithLoopStats).
+	Iterations    Histogram
+	EventsPerWake Histogram
+}
+
+// sum fills st's totals from its loops.
+func (st *Stats) sum() {
+	for _, l := range st.Loops {
+		st.Conns += l.Conns
+		st.Accepted += l.Accepted
+		st.Closed += l.Closed
+		st.BytesIn += l.BytesIn
+		st.BytesOut += l.BytesOut
+		st.WriteStalls += l.WriteStalls
+		st.Panics += l.Panics
+		st.Refused += l.Refused
+		st.AcceptErrors += l.AcceptErrors
+		st.SlowConsumers += l.SlowConsumers
+		st.Dropped += l.Dropped
+		st.Timeouts += l.Timeouts
+		st.Frames += l.Frames
+		st.FrameErrors += l.FrameErrors
+		for i, n := range l.ClosedBy {
+			st.ClosedBy[i] += n
+		}
+		st.OutboundBytes += l.OutboundBytes
+		st.Stalls += l.Stalls
+	}
+}
+
+// counters are the atomically updated counters behind LoopStats.
+type counters struct {
+	conns      atomic.Int64
+	accepted   atomic.Uint64
+	closed     atomic.Uint64
+	bytesIn    atomic.Uint64
+	bytesOut   atomic.Uint64
+	stalls     atomic.Uint64
+	panics     atomic.Uint64
+	refused    atomic.Uint64
+	acceptEr   atomic.Uint64
+	slow       atomic.Uint64
+	dropped    atomic.Uint64
+	closedBy   [NumCloseReasons]atomic.Uint64
+	frames     atomic.Uint64
+	frameErr   atomic.Uint64
+	outBytes   atomic.Int64 // bytes queued and not yet sent
+	loopStalls atomic.Uint64
+
+	// Set by the event-loop engine; nil for the portable engine.
+	iterations *histogram // loop iteration durations (WithLoopStats)
+	events     *histogram // events per wake-up (WithLoopStats)
+	tasks      func() int // task queue depth
+}
+
+func (c *counters) snapshot() LoopStats {
+	var by [NumCloseReasons]uint64
+	for i := range by {
+		by[i] = c.closedBy[i].Load()
+	}
+	by[ReasonLimit] += c.refused.Load()
+	st := LoopStats{
+		OutboundBytes: c.outBytes.Load(),
+		Stalls:        c.loopStalls.Load(),
+		ClosedBy:      by,
+		Conns:         c.conns.Load(),
+		Accepted:      c.accepted.Load(),
+		Closed:        c.closed.Load(),
+		BytesIn:       c.bytesIn.Load(),
+		BytesOut:      c.bytesOut.Load(),
+		WriteStalls:   c.stalls.Load(),
+		Panics:        c.panics.Load(),
+		Refused:       c.refused.Load(),
+		AcceptErrors:  c.acceptEr.Load(),
+		SlowConsumers: c.slow.Load(),
+		Dropped:       c.dropped.Load(),
+		Timeouts:      c.closedBy[ReasonTimeout].Load(),
+		Frames:        c.frames.Load(),
+		FrameErrors:   c.frameErr.Load(),
+	}
+	if c.iterations != nil {
+		st.Iterations = c.iterations.snapshot()
+		st.EventsPerWake = c.events.snapshot()
+	}
+	if c.tasks != nil {
+		st.TaskQueue = c.tasks()
+	}
+	return st
+}

@@ -1,9 +1,0 @@
-//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
-
-package server
-
-// hasPoller says whether this platform has the epoll/kqueue engine: not
-// this one, which runs the portable engine only.
-const hasPoller = false
-
-func newPollNet(*options) netsys { panic("unreachable: no poller on this platform") }
