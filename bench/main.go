@@ -130,7 +130,7 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 	o := options{scenario: scenario, runs: runs, duration: duration, warmup: warmup, loops: loops, idleConns: idleConns, out: out}
 	for _, e := range strings.Split(engines, ",") {
 		e = strings.TrimSpace(e)
-		if _, ok := servers[e]; !ok && e != cEngine {
+		if _, ok := servers[e]; !ok && e != cEngine && e != baselineEngine {
 			return o, fmt.Errorf("unknown engine %q (have %s)", e, engineNames())
 		}
 		o.engines = append(o.engines, e)

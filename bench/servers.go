@@ -44,7 +44,7 @@ var servers = map[string]func() echoServer{
 }
 
 func engineNames() string {
-	names := []string{cEngine}
+	names := []string{cEngine, baselineEngine}
 	for n := range servers {
 		names = append(names, n)
 	}

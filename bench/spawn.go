@@ -35,6 +35,13 @@ func startHTTPServer(engine string, loops int) (*serverProc, error) {
 	return startServeFlags(engine, loops, "-proto", "http")
 }
 
+// baselineEngine is shoal as built by another bench binary, named in the
+// SHOAL_BENCH_BASELINE environment variable: it compares two versions of
+// the engine side by side in one run, alternating like every engine
+// (build the other version's bench with go build, point the variable at
+// it, and add shoal-baseline to -engines).
+const baselineEngine = "shoal-baseline"
+
 // startServeFlags starts this binary with -serve engine, the flags given
 // and -addr, on a free loopback port, and waits until the port accepts
 // connections.
@@ -47,9 +54,16 @@ func startServeFlags(engine string, loops int, flags ...string) (*serverProc, er
 	if err != nil {
 		return nil, err
 	}
+	name := engine
+	if engine == baselineEngine {
+		if exe = os.Getenv("SHOAL_BENCH_BASELINE"); exe == "" {
+			return nil, errors.New(baselineEngine + " needs SHOAL_BENCH_BASELINE, the path of another bench binary")
+		}
+		engine = "shoal"
+	}
 	args := append([]string{"-serve", engine}, flags...)
 	args = append(args, "-addr", addr, "-loops", strconv.Itoa(loops))
-	return startProc(engine, addr, exe, args...)
+	return startProc(name, addr, exe, args...)
 }
 
 // loadFigures are the figures of one run of a load generator against a

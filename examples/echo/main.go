@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/shoalnet/shoal/examples/internal/serve"
+	"github.com/shoalnet/shoal/serve"
 	"github.com/shoalnet/shoal/server"
 )
 

@@ -18,7 +18,7 @@ import (
 	"strconv"
 
 	"github.com/shoalnet/shoal/codec"
-	"github.com/shoalnet/shoal/examples/internal/serve"
+	"github.com/shoalnet/shoal/serve"
 	"github.com/shoalnet/shoal/server"
 )
 

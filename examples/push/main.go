@@ -28,10 +28,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalnet/shoal/admin"
-	"github.com/shoalnet/shoal/examples/internal/serve"
 	"github.com/shoalnet/shoal/examples/push/hub"
 	"github.com/shoalnet/shoal/examples/push/proto"
 	"github.com/shoalnet/shoal/governor"
+	"github.com/shoalnet/shoal/serve"
 	"github.com/shoalnet/shoal/server"
 	"github.com/shoalnet/shoal/shutdown"
 )

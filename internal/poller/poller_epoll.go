@@ -118,7 +118,9 @@ func result(n int, errno unix.Errno) (int, error) {
 }
 
 func (p *Poller) rawWait() (int, unix.Errno) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd),
+	// epoll_pwait with no signal mask is epoll_wait, and it exists on
+	// every architecture (arm64 and loong64 have no epoll_wait).
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
 		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
 	return int(r), e
 }

@@ -1,7 +1,19 @@
-// Package serve runs an example's server the way a production deployment
-// would: admin endpoints (metrics, probes, pprof), the memory governor,
-// and a graceful drain on SIGINT/SIGTERM through the shutdown coordinator.
-// It holds what every example would otherwise repeat.
+// Package serve runs a Shoal server the way a production deployment
+// would: admin endpoints (/metrics, /healthz, /readyz, /debug/pprof), the
+// memory governor (GOMEMLIMIT and GOGC from the container's limit,
+// throttling and shedding), and a graceful drain on SIGINT/SIGTERM through
+// the shutdown coordinator, with the exit code saying how it went. It is
+// the wiring every program's main would otherwise repeat:
+//
+//	var ops serve.Config
+//	ops.Flags(flag.CommandLine, "127.0.0.1:9090") // -admin, -drain-timeout, -pre-drain, -drain-quiet, -governor
+//	flag.Parse()
+//	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+//	s, err := server.New(h, append(ops.ServerOptions(), server.WithLogger(log))...)
+//	...
+//	ln, err := server.Listen("tcp", ":9000")
+//	...
+//	os.Exit(serve.Run(s, ln, ops, log))
 package serve
 
 import (
