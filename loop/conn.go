@@ -83,11 +83,10 @@ func (c *conn) LocalAddr() net.Addr {
 	return c.ln.local
 }
 
-func (c *conn) Wake() error {
+func (c *conn) Wake() {
 	if c.signal.Or(sigWake) == 0 {
 		c.loop.signal(c)
 	}
-	return nil
 }
 
 func (c *conn) Close() error {

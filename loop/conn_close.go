@@ -2,10 +2,7 @@ package loop
 
 import "io"
 
-func (c *conn) CloseWithError(err error) error {
-	c.beginClose(err)
-	return nil
-}
+func (c *conn) CloseWithError(err error) { c.beginClose(err) }
 
 func (c *conn) CloseWrite() error {
 	if c.state&(stClosed|stClosing|stShutWrite) != 0 {

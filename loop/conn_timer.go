@@ -40,35 +40,31 @@ func (c *conn) at(t time.Time) int64 {
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	if c.state&stClosed != 0 {
-		return ErrClosed
-	}
-	c.extra().dl.read = c.at(t)
-	c.armTimers()
-	return nil
+	return c.setDeadline(func(x *connExt) { x.dl.read = c.at(t) })
 }
 
 func (c *conn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(func(x *connExt) { x.dl.write = c.at(t) })
+}
+
+// setDeadline applies set to c's deadlines and re-arms its timer.
+func (c *conn) setDeadline(set func(*connExt)) error {
 	if c.state&stClosed != 0 {
 		return ErrClosed
 	}
-	c.extra().dl.write = c.at(t)
+	set(c.extra())
 	c.armTimers()
 	return nil
 }
 
 func (c *conn) SetIdleTimeout(d time.Duration) error {
-	if c.state&stClosed != 0 {
-		return ErrClosed
-	}
-	x := c.extra()
-	x.dl.idle = 0
-	if d > 0 {
-		x.dl.idle = c.loop.ticks(d)
-	}
-	x.dl.lastActive = c.loop.now
-	c.armTimers()
-	return nil
+	return c.setDeadline(func(x *connExt) {
+		x.dl.idle = 0
+		if d > 0 {
+			x.dl.idle = c.loop.ticks(d)
+		}
+		x.dl.lastActive = c.loop.now
+	})
 }
 
 func (c *conn) AfterFunc(d time.Duration, f func(Conn)) *Timer {

@@ -127,16 +127,17 @@ type Conn interface {
 	// on a closed connection. Safe for concurrent use.
 	AsyncWrite(p []byte, done func(c Conn, err error)) error
 	// Wake asks the loop to run the handler's OnWake for this connection.
-	// Calls made before the loop gets to it collapse into one OnWake.
-	// Safe for concurrent use.
-	Wake() error
+	// Calls made before the loop gets to it collapse into one OnWake; on a
+	// closed connection it does nothing. Safe for concurrent use.
+	Wake()
 	// Close flushes what is queued, sends FIN, waits (up to the close
 	// timeout) for the peer's FIN so that no unread input turns the close
 	// into a reset, and closes; OnClose follows with a nil error. Safe for
-	// concurrent use; calls after the first do nothing.
+	// concurrent use; calls after the first do nothing. The error is always
+	// nil: it is there so that a Conn is an io.Closer.
 	Close() error
 	// CloseWithError closes like Close; OnClose receives err. Loop only.
-	CloseWithError(err error) error
+	CloseWithError(err error)
 	// CloseWrite flushes what is queued and then half-closes the
 	// connection (FIN): reading goes on until the peer closes too. Loop only.
 	CloseWrite() error

@@ -2,20 +2,32 @@ package loop
 
 import "sync/atomic"
 
-// Stats is a snapshot of the group's counters.
+// Stats is a snapshot of the group's counters: their totals over all
+// loops, and each loop's own.
+//
+// The totals embed LoopStats so that the counters are listed once; a
+// LoopStats is plain data without methods, so nothing leaks through the
+// embedding. In the totals TaskQueue is the sum over the loops and the
+// histograms are empty: read them per loop.
 type Stats struct {
+	LoopStats
+	Loops []LoopStats
+}
+
+// LoopStats are the counters of one loop (or, in Stats, their totals).
+type LoopStats struct {
 	Conns    int64  // open connections
 	Accepted uint64 // connections accepted since start
 	Closed   uint64 // connections closed since start
 	BytesIn  uint64 // bytes read from connections
 	BytesOut uint64 // bytes written to connections
 	// WriteStalls counts the times a connection's send buffer filled and it
-	// waited for writability (event-loop engine only).
+	// waited for writability.
 	WriteStalls uint64
 	// Panics counts callbacks that panicked; each closed its connection.
 	Panics uint64
-	// Refused counts connections closed at accept by WithMaxConns or
-	// WithMaxConnsPerIP.
+	// Refused counts connections closed at accept by a connection limit
+	// (MaxConns, MaxConnsPerIP).
 	Refused uint64
 	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ...).
 	AcceptErrors uint64
@@ -26,74 +38,50 @@ type Stats struct {
 	Dropped uint64
 	// Timeouts counts connections closed by an idle timeout or a deadline.
 	Timeouts uint64
-	// Frames counts frames decoded by the codec (WithCodec).
+	// Frames counts frames decoded by the codec.
 	Frames uint64
 	// FrameErrors counts connections closed for input the codec rejected.
 	FrameErrors uint64
-	// ClosedBy counts closed (and refused) connections by reason.
-	ClosedBy [NumCloseReasons]uint64
-	// OutboundBytes is the output queued on all connections.
-	OutboundBytes int64
-	// Stalls counts loop stalls found by the watchdog.
-	Stalls uint64
-	Loops  []LoopStats
-}
-
-// LoopStats are the counters of one loop.
-type LoopStats struct {
-	Conns    int64
-	Accepted uint64
-	Closed   uint64
-	BytesIn  uint64
-	BytesOut uint64
-	// WriteStalls counts waits for writability.
-	WriteStalls   uint64
-	Panics        uint64
-	Refused       uint64
-	AcceptErrors  uint64
-	SlowConsumers uint64
-	Dropped       uint64
-	Timeouts      uint64
-	Frames        uint64
-	FrameErrors   uint64
 	// ClosedBy counts closed connections by reason; connections refused
 	// by a limit count as ReasonLimit.
 	ClosedBy [NumCloseReasons]uint64
 	// OutboundBytes is the output queued and not yet sent.
 	OutboundBytes int64
-	// TaskQueue is the number of tasks (AsyncWrite) waiting for the loop.
+	// TaskQueue is the number of tasks (AsyncWrite, Execute) waiting.
 	TaskQueue int
-	// Stalls counts the times the watchdog found the loop busy for longer
+	// Stalls counts the times the watchdog found a loop busy for longer
 	// than the stall threshold.
 	Stalls uint64
 	// Iterations and EventsPerWake are histograms of the loop's iteration
-	// durations (seconds) and events per wake-up (WithLoopStats).
+	// durations (seconds) and events per wake-up (Config.RecordLoopStats).
 	Iterations    Histogram
 	EventsPerWake Histogram
 }
 
 // sum fills st's totals from its loops.
 func (st *Stats) sum() {
+	t := &st.LoopStats
 	for _, l := range st.Loops {
-		st.Conns += l.Conns
-		st.Accepted += l.Accepted
-		st.Closed += l.Closed
-		st.BytesIn += l.BytesIn
-		st.BytesOut += l.BytesOut
-		st.WriteStalls += l.WriteStalls
-		st.Panics += l.Panics
-		st.Refused += l.Refused
-		st.AcceptErrors += l.AcceptErrors
-		st.SlowConsumers += l.SlowConsumers
-		st.Dropped += l.Dropped
-		st.Timeouts += l.Timeouts
-		st.Frames += l.Frames
-		st.FrameErrors += l.FrameErrors
+		t.Conns += l.Conns
+		t.Accepted += l.Accepted
+		t.Closed += l.Closed
+		t.BytesIn += l.BytesIn
+		t.BytesOut += l.BytesOut
+		t.WriteStalls += l.WriteStalls
+		t.Panics += l.Panics
+		t.Refused += l.Refused
+		t.AcceptErrors += l.AcceptErrors
+		t.SlowConsumers += l.SlowConsumers
+		t.Dropped += l.Dropped
+		t.Timeouts += l.Timeouts
+		t.Frames += l.Frames
+		t.FrameErrors += l.FrameErrors
 		for i, n := range l.ClosedBy {
-			st.ClosedBy[i] += n
+			t.ClosedBy[i] += n
 		}
-		st.OutboundBytes += l.OutboundBytes
-		st.Stalls += l.Stalls
+		t.OutboundBytes += l.OutboundBytes
+		t.TaskQueue += l.TaskQueue
+		t.Stalls += l.Stalls
 	}
 }
 

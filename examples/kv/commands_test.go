@@ -22,14 +22,14 @@ type fakeConn struct {
 	closeErr    error
 }
 
-func (c *fakeConn) Write(p []byte) (int, error)  { c.out = append(c.out, p...); return len(p), nil }
-func (c *fakeConn) Close() error                 { c.closed = true; return nil }
-func (c *fakeConn) CloseWithError(e error) error { c.closed, c.closeErr = true, e; return nil }
-func (c *fakeConn) Context() any                 { return c.ctx }
-func (c *fakeConn) SetContext(v any)             { c.ctx = v }
-func (c *fakeConn) LoopIndex() int               { return 0 }
-func (c *fakeConn) RemoteAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000} }
-func (c *fakeConn) LocalAddr() net.Addr          { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6380} }
+func (c *fakeConn) Write(p []byte) (int, error) { c.out = append(c.out, p...); return len(p), nil }
+func (c *fakeConn) Close() error                { c.closed = true; return nil }
+func (c *fakeConn) CloseWithError(e error)      { c.closed, c.closeErr = true, e }
+func (c *fakeConn) Context() any                { return c.ctx }
+func (c *fakeConn) SetContext(v any)            { c.ctx = v }
+func (c *fakeConn) LoopIndex() int              { return 0 }
+func (c *fakeConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000} }
+func (c *fakeConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6380} }
 
 // testKV is a handler with a clock the test moves, and one connection.
 type testKV struct {

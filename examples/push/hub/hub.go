@@ -16,7 +16,7 @@ type Sink interface {
 	// Wake asks the connection's loop to call the handler's OnWake, which
 	// calls Subscriber.Flush. Calls before the loop gets to it collapse
 	// into one.
-	Wake() error
+	Wake()
 	// Close closes the connection.
 	Close() error
 }
@@ -260,7 +260,7 @@ func (h *Hub) enqueue(s *Subscriber, frame []byte) bool {
 	first := len(s.pending) == 1
 	s.mu.Unlock()
 	if first {
-		s.sink.Wake() // fails only on a closed connection, which Leave removes
+		s.sink.Wake() // a closed connection, which Leave removes, ignores it
 	}
 	return true
 }

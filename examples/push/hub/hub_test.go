@@ -24,7 +24,7 @@ type sink struct {
 	woken  chan struct{} // capacity 1; nil: no signal
 }
 
-func (s *sink) Wake() error {
+func (s *sink) Wake() {
 	s.wakes.Add(1)
 	if s.woken != nil {
 		select {
@@ -32,7 +32,6 @@ func (s *sink) Wake() error {
 		default:
 		}
 	}
-	return nil
 }
 
 func (s *sink) Close() error { s.closes.Add(1); return nil }
