@@ -45,6 +45,9 @@ type Stats struct {
 	// and LimitSource where it came from.
 	Limit       int64
 	LimitSource LimitSource
+	// EngineBudget is the memory budget given to the engine
+	// (WithEngineBudget; 0: none).
+	EngineBudget int64
 	// RuntimeLimit is the Go runtime's memory limit now (math.MaxInt64:
 	// none); GOGC is the runtime's GOGC now (from runtime/metrics, so it
 	// shows the environment's value when the governor does not adapt it).
@@ -171,6 +174,7 @@ func (g *Governor) Start(ctx context.Context) error {
 		g.prevLimit = g.opts.hooks.setMemoryLimit(int64(g.opts.ratio * float64(g.limit)))
 		g.limitSet = true
 	}
+	g.setBudget()
 	now := time.Now()
 	g.m.since, g.lastRefresh = now, now
 	g.opts.logger.Info("memory governor started", "limit", g.limit, "source", g.source.String(),
@@ -412,5 +416,21 @@ func (g *Governor) refreshLimit(now time.Time) {
 	g.limit = lim
 	if g.limitSet {
 		g.opts.hooks.setMemoryLimit(int64(g.opts.ratio * float64(lim)))
+	}
+	g.setBudget()
+}
+
+// budgetSetter is implemented by servers with an engine memory budget
+// (server.Server).
+type budgetSetter interface{ SetMemoryBudget(bytes int64) }
+
+// setBudget gives the engine its share of the limit (WithEngineBudget).
+func (g *Governor) setBudget() {
+	if bs, ok := g.srv.(budgetSetter); ok && g.opts.budget > 0 && g.limit > 0 {
+		b := int64(g.opts.budget * float64(g.limit))
+		bs.SetMemoryBudget(b)
+		g.mu.Lock()
+		g.st.EngineBudget = b
+		g.mu.Unlock()
 	}
 }

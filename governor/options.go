@@ -19,6 +19,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 type options struct {
 	limit         int64   // explicit memory limit; 0: detect
 	ratio         float64 // runtime memory limit as a share of the limit
+	budget        float64 // the engine's memory budget as a share of the limit; 0: not set
 	setLimit      bool    // call debug.SetMemoryLimit
 	adaptiveGOGC  bool
 	throttle      bool
@@ -49,6 +50,7 @@ type hooks struct {
 func defaultOptions() options {
 	return options{
 		ratio:        0.9,
+		budget:       0.4,
 		setLimit:     true,
 		adaptiveGOGC: true,
 		throttle:     true,
@@ -79,6 +81,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("governor: memory limit must not be negative, got %d", o.limit)
 	case math.IsNaN(o.ratio) || o.ratio <= 0 || o.ratio > 1:
 		return fmt.Errorf("governor: runtime limit ratio must be in (0, 1], got %v", o.ratio)
+	case math.IsNaN(o.budget) || o.budget < 0 || o.budget > 1:
+		return fmt.Errorf("governor: engine budget ratio must be in [0, 1], got %v", o.budget)
 	case !(0 < o.low && o.low < o.soft && o.soft < o.hard && o.hard <= 1):
 		return fmt.Errorf("governor: marks need 0 < low < soft < hard <= 1, got %v %v %v", o.low, o.soft, o.hard)
 	case o.interval < time.Millisecond:
@@ -90,6 +94,14 @@ func (o *options) validate() error {
 	}
 	return nil
 }
+
+// WithEngineBudget sets the share of the memory limit that the engine may
+// buffer for its connections (default 0.4; 0: leave the engine's budget
+// alone). The engine enforces it on every read and write
+// (server.WithMemoryBudget), faster than any sample; the governor's marks
+// stay the outer guard for the memory the engine does not see. It applies
+// to servers that have SetMemoryBudget.
+func WithEngineBudget(ratio float64) Option { return optionFunc(func(o *options) { o.budget = ratio }) }
 
 // WithMemoryLimit sets the memory limit the governor works against, in
 // bytes, instead of the one it would detect (GOMEMLIMIT, then the cgroup).

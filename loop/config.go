@@ -88,6 +88,7 @@ type Config struct {
 	DrainQuiet       time.Duration  // quiet time before a draining connection closes
 	DrainSpread      time.Duration  // window over which a drain spreads its closes
 	OutboundBudget   int64          // output queued over all connections (0: no cap)
+	MemoryBudget     int64          // bytes buffered over all connections, enforced on every read and write (0: none; budget.go)
 	Logger           *slog.Logger
 }
 
@@ -136,8 +137,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("loop: unknown engine %d", c.Engine)
 	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
 		return fmt.Errorf("loop: connection limits must not be negative")
-	case c.OutboundBudget < 0:
-		return fmt.Errorf("loop: outbound budget must not be negative")
+	case c.OutboundBudget < 0 || c.MemoryBudget < 0:
+		return fmt.Errorf("loop: budgets must not be negative")
 	case c.LowWater < 0 || c.HighWater <= c.LowWater:
 		return fmt.Errorf("loop: watermarks need 0 <= low < high, got low %d high %d", c.LowWater, c.HighWater)
 	case c.SlowPolicy < SlowConsumerClose || c.SlowPolicy > SlowConsumerPauseProducer:

@@ -10,17 +10,18 @@ import (
 
 // Connection state bits; owned by the loop goroutine.
 const (
-	stClosed     uint16 = 1 << iota // OnClose has run, the descriptor is closed
-	stClosing                       // Close: flushing, then FIN; no reads or writes
-	stLinger                        // Close: flushed and FIN sent; discarding input until the peer's FIN
-	stDirty                         // queued in loop.dirty
-	stWriteArmed                    // waiting for writability (level-triggered)
-	stPeerEOF                       // the peer closed its sending side
-	stReadPaused                    // PauseRead
-	stAboveHigh                     // the outbound queue passed the high watermark; OnWritable is owed
-	stShutWrite                     // CloseWrite: no more writes; FIN once flushed
-	stWriteDone                     // FIN sent
-	stReasonEOF                     // the close reason is io.EOF
+	stClosed       uint16 = 1 << iota // OnClose has run, the descriptor is closed
+	stClosing                         // Close: flushing, then FIN; no reads or writes
+	stLinger                          // Close: flushed and FIN sent; discarding input until the peer's FIN
+	stDirty                           // queued in loop.dirty
+	stWriteArmed                      // waiting for writability (level-triggered)
+	stPeerEOF                         // the peer closed its sending side
+	stReadPaused                      // PauseRead
+	stAboveHigh                       // the outbound queue passed the high watermark; OnWritable is owed
+	stShutWrite                       // CloseWrite: no more writes; FIN once flushed
+	stWriteDone                       // FIN sent
+	stReasonEOF                       // the close reason is io.EOF
+	stBudgetPaused                    // not read until the memory budget allows (budget.go)
 )
 
 // conn is a connection of the event-loop engine. It is kept small: an idle
@@ -126,7 +127,7 @@ func (c *conn) interest() poller.Interest {
 	switch {
 	case c.state&stLinger != 0:
 		in = poller.InterestRead
-	case c.state&(stClosing|stReadPaused|stPeerEOF) == 0 && c.pauses == 0 && !c.loop.throttled:
+	case c.state&(stClosing|stReadPaused|stPeerEOF|stBudgetPaused) == 0 && c.pauses == 0 && !c.loop.throttled:
 		in = poller.InterestRead
 	}
 	if c.loop.opts.EdgeTriggered || c.state&stWriteArmed != 0 {

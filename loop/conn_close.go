@@ -98,6 +98,7 @@ func (c *conn) closeNow(err error) {
 		c.resumeProducers()
 	}
 	l.call(cbClose, c, err)
+	l.cnt.inBytes.Add(-int64(cap(c.in)))
 	c.reset()
 	if c.out != nil {
 		out := c.out

@@ -8,7 +8,15 @@ func (c *conn) read() {
 	l := c.loop
 	total := 0
 	for {
-		n, err := l.t.read(c.fd, l.buf)
+		buf := l.buf
+		if b := l.e.budget.Load(); b > 0 {
+			k, ok := c.readAllowance(b)
+			if !ok {
+				return
+			}
+			buf = buf[:k]
+		}
+		n, err := l.t.read(c.fd, buf)
 		if err != nil {
 			if err != errAgain {
 				c.closeNow(err)
@@ -27,11 +35,11 @@ func (c *conn) read() {
 				x.dl.read = 0
 			}
 		}
-		c.deliver(l.buf[:n])
-		if c.state&(stClosed|stClosing|stReadPaused) != 0 || c.pauses != 0 {
+		c.deliver(buf[:n])
+		if c.state&(stClosed|stClosing|stReadPaused|stBudgetPaused) != 0 || c.pauses != 0 {
 			return
 		}
-		if n < len(l.buf) {
+		if n < len(buf) {
 			// A short read emptied the socket. More data raises readiness
 			// again, in either trigger mode, so no read need end in EAGAIN.
 			return
@@ -47,6 +55,12 @@ func (c *conn) read() {
 
 func (c *conn) deliver(data []byte) {
 	l := c.loop
+	held := cap(c.in)
+	defer func() {
+		if d := cap(c.in) - held; d != 0 {
+			l.cnt.inBytes.Add(int64(d)) // input held between callbacks counts against the budget
+		}
+	}()
 	view, err := c.feed(data, l.opts.MaxBufferedInput)
 	if err != nil {
 		c.closeNow(err)

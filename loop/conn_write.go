@@ -28,7 +28,10 @@ func (c *conn) TryWrite(p []byte) (int, error) {
 	if c.state&(stClosed|stClosing|stShutWrite) != 0 {
 		return 0, ErrClosed
 	}
-	if q := c.OutboundBuffered(); q > 0 && q+len(p) > c.loop.opts.HighWater {
+	if q := c.OutboundBuffered(); q > 0 && q+len(p) > c.loop.opts.HighWater || !c.admitBudget(len(p)) {
+		if c.state&stClosed != 0 { // shed by the memory budget
+			return 0, ErrClosed
+		}
 		c.state |= stAboveHigh
 		return 0, ErrWouldBlock
 	}
@@ -70,8 +73,11 @@ func (c *conn) admit(n int) error {
 	// An empty queue takes any one write: the watermark bounds how far
 	// output piles up, not how large a message may be.
 	q := c.OutboundBuffered()
-	if q == 0 || q+n <= l.opts.HighWater && !l.e.overBudget(n) {
+	if (q == 0 || q+n <= l.opts.HighWater && !l.e.overBudget(n)) && c.admitBudget(n) {
 		return nil
+	}
+	if c.state&stClosed != 0 { // shed by the budget
+		return ErrSlowConsumer
 	}
 	if c.state&stAboveHigh == 0 {
 		c.state |= stAboveHigh

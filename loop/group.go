@@ -16,14 +16,15 @@ import (
 // server.New makes one; NewGroup makes one directly. Its methods are safe
 // for concurrent use.
 type Group struct {
-	h     handlers
-	opts  *Config
-	sys   netsys
-	loops []*Loop
-	wg    sync.WaitGroup
-	rr    atomic.Uint32
-	stop  chan struct{} // closed by Stop: stops the watchdog
-	lim   *limiter
+	h      handlers
+	opts   *Config
+	sys    netsys
+	loops  []*Loop
+	wg     sync.WaitGroup
+	rr     atomic.Uint32
+	stop   chan struct{} // closed by Stop: stops the watchdog
+	lim    *limiter
+	budget atomic.Int64 // the memory budget (budget.go); 0: none
 
 	acceptLog logLimiter
 	panicLog  logLimiter
@@ -69,6 +70,7 @@ func NewGroup(h Handler, cfg Config) (*Group, error) {
 		panicLog:  logLimiter{interval: time.Second},
 		closeLog:  logLimiter{interval: time.Second},
 	}
+	e.budget.Store(cfg.MemoryBudget)
 	for i := range cfg.Loops {
 		l, err := newLoop(e, i)
 		if err != nil {

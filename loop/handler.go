@@ -51,9 +51,17 @@ type EOFHandler interface {
 
 // GoodbyeHandler is implemented by handlers whose protocol says goodbye
 // before a graceful shutdown: OnGoodbye runs once per connection, on its
-// loop, when Shutdown begins. It may write a close frame (a WebSocket 1001,
-// a GOAWAY with a reconnect hint) and stop starting new work, for example
-// with PauseRead. The connection closes once it is idle.
+// loop, when the drain begins. It writes the goodbye the peer understands
+// (a WebSocket close 1001, an HTTP "Connection: close", a GOAWAY with a
+// reconnect hint) and may then stop reading with PauseRead, since the peer
+// now knows that what it sends next will not be served. The connection
+// closes once it is idle.
+//
+// A protocol without a goodbye (an echo, a raw stream) must not implement
+// it only to pause: its peer cannot know, and what it sent after the pause
+// would be read and dropped at the close. Without OnGoodbye the drain goes
+// on reading and serving each connection until its peer has been quiet for
+// the drain's quiet period, then closes it with a FIN after the flush.
 type GoodbyeHandler interface {
 	OnGoodbye(c Conn)
 }

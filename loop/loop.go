@@ -27,18 +27,19 @@ type Loop struct {
 	t    transport
 	cnt  counters // atomic; read by Stats
 
-	conns     []*conn // indexed by descriptor
-	listeners []*listener
-	buf       []byte // shared read buffer
-	cur       *conn  // connection inside OnData, whose input is view
-	view      []byte // unconsumed input of cur
-	vec       [][]byte
-	dirty     []*conn // connections with output to flush at the end of the batch
-	again     []*conn // edge-triggered connections that hit the read cap
-	w         *wheel  // the loop's timers
-	now       int64   // the wheel's current tick, refreshed every round
-	idle      int     // rounds in a row without events
-	tick      timer   // WithLoopTick
+	conns        []*conn // indexed by descriptor
+	listeners    []*listener
+	buf          []byte // shared read buffer
+	cur          *conn  // connection inside OnData, whose input is view
+	view         []byte // unconsumed input of cur
+	vec          [][]byte
+	dirty        []*conn // connections with output to flush at the end of the batch
+	again        []*conn // edge-triggered connections that hit the read cap
+	budgetPaused []*conn // connections not read until the memory budget allows
+	w            *wheel  // the loop's timers
+	now          int64   // the wheel's current tick, refreshed every round
+	idle         int     // rounds in a row without events
+	tick         timer   // WithLoopTick
 
 	// Read by the watchdog and Health from other goroutines.
 	turnAt    atomic.Int64 // monotonic time the loop last woke up
@@ -226,6 +227,9 @@ func (l *Loop) round(n int) (next int, stop bool) {
 		return 0, true
 	}
 	l.retryReads()
+	if len(l.budgetPaused) > 0 {
+		l.checkBudget()
+	}
 	if l.w.n > 0 {
 		l.w.advance(l.now)
 	}
@@ -252,6 +256,9 @@ func (l *Loop) round(n int) (next int, stop bool) {
 	next = -1
 	if wt := l.w.timeout(); wt >= 0 {
 		next = wt
+	}
+	if len(l.budgetPaused) > 0 && (next < 0 || next > int(budgetPoll/time.Millisecond)) {
+		next = int(budgetPoll / time.Millisecond)
 	}
 	if next != 0 {
 		l.parked.Store(true)

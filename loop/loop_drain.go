@@ -81,7 +81,9 @@ func (l *Loop) checkDrain() {
 		// Input left over on a connection the handler paused (after its
 		// goodbye) will not be read on: it does not hold the drain.
 		unread := len(c.in) > 0 && c.state&stReadPaused == 0
-		if !unread && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive >= d.quiet && l.now >= x.drainAt {
+		// Strictly more ticks than the quiet period: lastActive is the tick of
+		// the last traffic, which may have come at its very end.
+		if !unread && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive > d.quiet && l.now >= x.drainAt {
 			c.beginClose(ErrStopped)
 		}
 	}

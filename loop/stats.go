@@ -47,6 +47,11 @@ type LoopStats struct {
 	ClosedBy [NumCloseReasons]uint64
 	// OutboundBytes is the output queued and not yet sent.
 	OutboundBytes int64
+	// InboundBytes is the input held between callbacks (unconsumed).
+	InboundBytes int64
+	// BudgetPauses counts the times the memory budget paused reading on a
+	// connection.
+	BudgetPauses uint64
 	// TaskQueue is the number of tasks (AsyncWrite, Execute) waiting.
 	TaskQueue int
 	// Stalls counts the times the watchdog found a loop busy for longer
@@ -80,6 +85,8 @@ func (st *Stats) sum() {
 			t.ClosedBy[i] += n
 		}
 		t.OutboundBytes += l.OutboundBytes
+		t.InboundBytes += l.InboundBytes
+		t.BudgetPauses += l.BudgetPauses
 		t.TaskQueue += l.TaskQueue
 		t.Stalls += l.Stalls
 	}
@@ -87,22 +94,24 @@ func (st *Stats) sum() {
 
 // counters are the atomically updated counters behind LoopStats.
 type counters struct {
-	conns      atomic.Int64
-	accepted   atomic.Uint64
-	closed     atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
-	stalls     atomic.Uint64
-	panics     atomic.Uint64
-	refused    atomic.Uint64
-	acceptEr   atomic.Uint64
-	slow       atomic.Uint64
-	dropped    atomic.Uint64
-	closedBy   [NumCloseReasons]atomic.Uint64
-	frames     atomic.Uint64
-	frameErr   atomic.Uint64
-	outBytes   atomic.Int64 // bytes queued and not yet sent
-	loopStalls atomic.Uint64
+	conns        atomic.Int64
+	accepted     atomic.Uint64
+	closed       atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	stalls       atomic.Uint64
+	panics       atomic.Uint64
+	refused      atomic.Uint64
+	acceptEr     atomic.Uint64
+	slow         atomic.Uint64
+	dropped      atomic.Uint64
+	closedBy     [NumCloseReasons]atomic.Uint64
+	frames       atomic.Uint64
+	frameErr     atomic.Uint64
+	outBytes     atomic.Int64 // bytes queued and not yet sent
+	inBytes      atomic.Int64 // capacity of the input buffers held between callbacks
+	budgetPauses atomic.Uint64
+	loopStalls   atomic.Uint64
 
 	// Set by the event-loop engine; nil for the portable engine.
 	iterations *histogram // loop iteration durations (WithLoopStats)
@@ -118,6 +127,8 @@ func (c *counters) snapshot() LoopStats {
 	by[ReasonLimit] += c.refused.Load()
 	st := LoopStats{
 		OutboundBytes: c.outBytes.Load(),
+		InboundBytes:  c.inBytes.Load(),
+		BudgetPauses:  c.budgetPauses.Load(),
 		Stalls:        c.loopStalls.Load(),
 		ClosedBy:      by,
 		Conns:         c.conns.Load(),

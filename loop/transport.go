@@ -31,6 +31,10 @@ type netsys interface {
 	// stop closes whatever is still open and waits for the goroutines of
 	// the socket layer. It runs after every loop has exited.
 	stop()
+	// held returns the bytes the socket layer itself holds in process
+	// memory (the portable engine's read and write buffers; 0 for the
+	// kernel's), which count against the memory budget.
+	held() int64
 }
 
 // transport is one loop's view of the socket layer: a readiness poller

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalnet/shoal/internal/bufpool"
@@ -35,8 +36,9 @@ const (
 // portableNet is the socket layer of the portable engine: a table of the
 // open listeners and connections by id. It is safe for concurrent use.
 type portableNet struct {
-	opts *Config
-	wg   sync.WaitGroup // reader, writer and accept goroutines
+	opts  *Config
+	wg    sync.WaitGroup // reader, writer and accept goroutines
+	bytes atomic.Int64   // held in read buffers not yet taken and write buffers not yet written
 
 	mu      sync.Mutex // guards the fields below
 	ents    []*pent    // by id; nil: free
@@ -44,6 +46,8 @@ type portableNet struct {
 	linger  map[*pent]struct{} // closed, with a writer still sending
 	stopped bool
 }
+
+func (n *portableNet) held() int64 { return n.bytes.Load() }
 
 func newPortableNet(o *Config) *portableNet {
 	return &portableNet{opts: o, linger: make(map[*pent]struct{})}
@@ -187,6 +191,10 @@ func (n *portableNet) stop() {
 func (e *pent) shutdown(force bool) {
 	e.mu.Lock()
 	e.closed = true
+	if k := len(e.rbuf) - e.roff; k > 0 { // read and never taken
+		e.sys.bytes.Add(-int64(k))
+		e.roff = len(e.rbuf)
+	}
 	e.cond.Broadcast()
 	switch {
 	case e.ln != nil:
@@ -252,6 +260,7 @@ func (e *pent) readLoop() {
 		n, err := e.nc.Read(buf)
 		e.mu.Lock()
 		e.rbuf, e.roff = buf[:n], 0
+		e.sys.bytes.Add(int64(n))
 		if err != nil {
 			e.rerr = err
 		}
@@ -278,6 +287,7 @@ func (e *pent) writeLoop() {
 			_, err := e.nc.Write(b)
 			e.mu.Lock()
 			e.writing = false
+			e.sys.bytes.Add(-int64(len(e.wbuf)))
 			bufpool.Put(e.wbuf)
 			e.wbuf = nil
 			if err != nil {
@@ -524,6 +534,7 @@ func (t *portableTransport) read(fd int, p []byte) (int, error) {
 	if e.roff < len(e.rbuf) {
 		n := copy(p, e.rbuf[e.roff:])
 		e.roff += n
+		t.net.bytes.Add(-int64(n))
 		if e.roff == len(e.rbuf) {
 			e.cond.Broadcast() // the reader may read on
 		} else {
@@ -571,6 +582,7 @@ func (t *portableTransport) writev(fd int, bufs [][]byte) (int, error) {
 			break
 		}
 	}
+	t.net.bytes.Add(int64(want))
 	e.cond.Broadcast()
 	return want, nil
 }

@@ -115,7 +115,7 @@ func StartGovernor(s *server.Server, reg *prometheus.Registry, coord *shutdown.C
 		}
 	}
 	st := g.Stats()
-	log.Info("memory governor on", "limit", st.Limit, "gomaxprocs", st.GOMAXPROCS)
+	log.Info("memory governor on", "limit", st.Limit, "engine_budget", st.EngineBudget, "gomaxprocs", st.GOMAXPROCS)
 	coord.Add(shutdown.PhaseStopWorkers, "governor", func(context.Context) error { g.Stop(); return nil })
 	return nil
 }

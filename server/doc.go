@@ -20,14 +20,18 @@
 // connection.
 //
 // On platforms without epoll or kqueue, and with WithEngine(EnginePortable),
-// the same API runs on std net with goroutines per connection.
+// the same loops run over std net: a reader and a writer goroutine per
+// connection only move bytes, and every callback still runs on a loop
+// goroutine. The loops, the connection state machine and the Conn and
+// Handler types are package loop's; this package names them too and adds
+// the server's lifecycle, options and listeners. Package serve wires a
+// server into a production main (admin endpoints, memory governor,
+// graceful drain on SIGTERM).
 //
 // A minimal echo server:
 //
-//	type echo struct{}
+//	type echo struct{ server.NopHandler } // no-op OnOpen and OnClose
 //
-//	func (echo) OnOpen(server.Conn)            {}
-//	func (echo) OnClose(server.Conn, error)    {}
 //	func (echo) OnData(c server.Conn) {
 //		b, _ := c.Next(0) // everything that has arrived
 //		c.Write(b)        // queued, flushed at the end of the batch

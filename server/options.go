@@ -183,6 +183,19 @@ type Tuning struct {
 	EdgeTriggered bool
 }
 
+// WithMemoryBudget bounds the bytes the engine buffers over all
+// connections, output queued and input held, by checks where the memory is
+// taken: before every read and before output is queued (default 0: none;
+// the memory governor sets one from the container's limit). Above three
+// quarters of it, connections holding more than their share of output are
+// not read, and producers writing to others are paused; no read takes more
+// than is left; a write that would pass it closes the loop's largest
+// queues as slow consumers; a paused connection whose output stands still
+// for 2s is closed as a slow consumer. SetMemoryBudget changes it later.
+func WithMemoryBudget(bytes int64) Option {
+	return optionFunc(func(o *options) { o.cfg.MemoryBudget = bytes })
+}
+
 // WithTuning sets engine internals; see Tuning.
 func WithTuning(t Tuning) Option {
 	return optionFunc(func(o *options) {

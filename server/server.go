@@ -240,6 +240,18 @@ func (s *Server) ShedStalledConsumers(ctx context.Context, stalled time.Duration
 	return 0, 0
 }
 
+// SetMemoryBudget sets the memory budget (WithMemoryBudget; 0: none), also
+// while serving. The memory governor calls it with a share of the
+// container's limit. Safe for concurrent use.
+func (s *Server) SetMemoryBudget(bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.cfg.MemoryBudget = max(bytes, 0)
+	if s.g != nil {
+		s.g.SetMemoryBudget(bytes)
+	}
+}
+
 // OutboundBytes returns the output queued on all connections and not yet
 // sent: Stats().OutboundBytes, without the rest of the snapshot (a few
 // atomic loads). Safe for concurrent use.

@@ -1,8 +1,9 @@
 // Command echo is an echo server on the Shoal engine: every byte a client
 // sends comes back. SIGINT or SIGTERM drains it gracefully: readiness goes
-// down, the listener closes, every connection stops reading, gets its
-// queued echoes and a clean FIN; the exit code says how it went (0, or 3
-// if the drain deadline passed; a second signal exits at once with 4).
+// down, the listener closes, every connection is echoed until its client
+// has been quiet for -drain-quiet, then closed with a clean FIN after its
+// last echo; the exit code says how it went (0, or 3 if the drain
+// deadline passed; a second signal exits at once with 4).
 //
 //	go run ./examples/echo -addr 127.0.0.1:9000 -loops 2
 package main
@@ -29,9 +30,10 @@ func (echo) OnData(c server.Conn) {
 
 func (echo) OnClose(server.Conn, error) {}
 
-// OnGoodbye stops taking new work when the drain begins: what was read is
-// echoed, then the connection is idle and closes.
-func (echo) OnGoodbye(c server.Conn) { c.PauseRead() }
+// echo has no OnGoodbye: an echo stream has no goodbye its client would
+// understand, so the drain keeps reading and echoing until the client has
+// been quiet for -drain-quiet, and only then closes with a FIN after the
+// last echo. Nothing a client wrote is read and dropped.
 
 func main() {
 	var (

@@ -103,7 +103,7 @@ func (h *handler) OnClose(c server.Conn, err error) {
 // OnFrame handles one request body.
 func (h *handler) OnFrame(c server.Conn, frame []byte) {
 	st := c.Context().(*connState)
-	if st.gone { // read before PauseRead took effect (the portable engine): not served
+	if st.gone { // a frame after a goodbye, in the same read: not served
 		return
 	}
 	b, err := proto.Decode(frame)

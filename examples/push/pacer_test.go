@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,16 +20,10 @@ import (
 // is closed as a slow consumer, and the publisher is read again. The
 // reading subscriber gets every message in order.
 //
-// The event loops only: with the portable engine a silent subscriber's
-// writer goroutine blocks in its write, its OnWake waits behind it, and its
-// messages wait in the hub (bounded by -max-pending) rather than in the
-// server's queues, so the budget is not what bounds them.
-func TestPublisherHeldBackThenStalledShed(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no event loops on windows")
-	}
-	testPacer(t, server.WithEngine(server.EngineLoops))
-}
+// Both engines: the portable one queues output in the same loops, its
+// writer goroutine holding at most one write in place of the kernel's
+// send buffer, so the budget bounds the same queues.
+func TestPublisherHeldBackThenStalledShed(t *testing.T) { forEachEngine(t, testPacer) }
 
 func testPacer(t *testing.T, eng server.Option) {
 	cfg := defaultConfig()

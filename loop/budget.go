@@ -1,0 +1,190 @@
+package loop
+
+import "time"
+
+// The memory budget bounds the bytes the engine buffers for all
+// connections together (output queued, input held between callbacks), by
+// construction: it is checked where memory is taken, before each read
+// into a connection and before output is queued, not by a sampler that a
+// loopback flood outruns. Each loop accounts its own bytes in atomic
+// counters; a check adds up the loops' counters (a few atomic loads).
+//
+//   - Above the soft budget (three quarters of the budget), a connection
+//     whose queued output is above its fair share (the soft budget divided
+//     by the open connections, at least 64 KiB) is not read, and neither is
+//     a connection whose callback writes to a queue above its share (the
+//     producer): for an echo-like protocol both are the slow consumer
+//     itself, for fan-out the producer is the publisher. TCP pushes back
+//     on them while what is queued drains; the others are served on.
+//   - No read takes more than what is left of the budget, nor takes a
+//     connection past its share. When a read within its share would pass
+//     the budget, and when a write would, the connections of the loop
+//     holding the most output above their share are closed as slow
+//     consumers, at once; a write that still does not fit meets the
+//     slow-consumer policy.
+//   - A connection paused by the budget whose output has not moved for
+//     budgetStall is closed as a slow consumer: it takes nothing while it
+//     holds memory.
+//
+// Paused connections resume once the total is below seven eighths of the
+// soft budget; a loop with paused connections checks every budgetPoll.
+
+const (
+	// budgetPoll is how often a loop with connections paused by the budget
+	// looks whether they may read again.
+	budgetPoll = 2 * time.Millisecond
+	// budgetStall is how long a paused connection's output may stand
+	// still before it is closed as a slow consumer.
+	budgetStall = 2 * time.Second
+	// budgetMinShare is the least fair share of a connection, however
+	// many share the budget.
+	budgetMinShare = 64 << 10
+	// budgetMinRead is the smallest read the budget allows: below it the
+	// connection is paused rather than read a few bytes at a time.
+	budgetMinRead = 4 << 10
+)
+
+// SetMemoryBudget sets the bytes the engine may buffer over all
+// connections (0: no budget). The memory governor sets it from the
+// container's memory limit. Safe for concurrent use.
+func (g *Group) SetMemoryBudget(bytes int64) { g.budget.Store(max(bytes, 0)) }
+
+// MemoryBudget returns the budget set with Config.MemoryBudget or
+// SetMemoryBudget (0: none).
+func (g *Group) MemoryBudget() int64 { return g.budget.Load() }
+
+// buffered returns the bytes buffered over all loops (and in the
+// transport, for the portable engine's goroutines) and the open
+// connections.
+func (g *Group) buffered() (bytes, conns int64) {
+	for _, l := range g.loops {
+		bytes += l.cnt.outBytes.Load() + l.cnt.inBytes.Load()
+		conns += l.cnt.conns.Load()
+	}
+	return bytes + g.sys.held(), conns
+}
+
+// fairShare is a connection's share of the soft budget.
+func fairShare(soft, conns int64) int64 { return max(soft/max(conns, 1), budgetMinShare) }
+
+func softBudget(b int64) int64 { return b - b/4 }
+
+// readAllowance says how many bytes c may read now under the budget
+// (ok false: none; c has been paused until the budget allows).
+func (c *conn) readAllowance(b int64) (int, bool) {
+	l := c.loop
+	used, conns := l.e.buffered()
+	share := fairShare(softBudget(b), conns)
+	// At the budget, a connection within its share is not held up by the
+	// ones past theirs: the loop's largest queues are closed as slow
+	// consumers, at once, until a read fits.
+	for used+int64(len(l.buf)) > b && int64(c.OutboundBuffered()) <= share {
+		v := l.largestQueue(share)
+		if v == nil {
+			break
+		}
+		used -= int64(v.OutboundBuffered())
+		l.cnt.slow.Add(1)
+		v.closeNow(ErrSlowConsumer)
+	}
+	// No read takes more than the budget has left, nor takes a connection
+	// past its share: what it reads may all become its output (an echo).
+	left := min(b-used, int64(len(l.buf)), share-int64(c.OutboundBuffered()))
+	if left < budgetMinRead && left < int64(len(l.buf)) {
+		c.budgetPause()
+		return 0, false
+	}
+	return int(left), true
+}
+
+// budgetPause stops reading from c until the budget allows.
+func (c *conn) budgetPause() {
+	if c.state&(stBudgetPaused|stClosed) != 0 {
+		return
+	}
+	c.state |= stBudgetPaused
+	l := c.loop
+	l.budgetPaused = append(l.budgetPaused, c)
+	l.cnt.budgetPauses.Add(1)
+	c.updateInterest()
+}
+
+// admitBudget checks n more bytes of output for c against the budget: it
+// pauses the producer above the soft budget and sheds this loop's largest
+// queues above the budget. It reports false when the write must meet the
+// slow-consumer policy.
+func (c *conn) admitBudget(n int) bool {
+	l := c.loop
+	b := l.e.budget.Load()
+	if b == 0 {
+		return true
+	}
+	used, conns := l.e.buffered()
+	soft := softBudget(b)
+	if used+int64(n) <= soft {
+		return true
+	}
+	share := fairShare(soft, conns)
+	if p := l.cur; p != nil && int64(c.OutboundBuffered()+n) > share {
+		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
+	}
+	if used+int64(n) <= b {
+		return true
+	}
+	for used+int64(n) > b {
+		v := l.largestQueue(share)
+		if v == nil {
+			break
+		}
+		used -= int64(v.OutboundBuffered())
+		l.cnt.slow.Add(1)
+		v.closeNow(ErrSlowConsumer)
+		if v == c {
+			return false
+		}
+	}
+	return used+int64(n) <= b
+}
+
+// largestQueue returns the loop's open connection holding the most output
+// above floor, or nil.
+func (l *Loop) largestQueue(floor int64) *conn {
+	var best *conn
+	for _, c := range l.conns {
+		if c != nil && c.state&stClosed == 0 && int64(c.OutboundBuffered()) > floor &&
+			(best == nil || c.OutboundBuffered() > best.OutboundBuffered()) {
+			best = c
+		}
+	}
+	return best
+}
+
+// checkBudget resumes the connections paused by the budget once it
+// allows, and closes those whose output has stood still for budgetStall.
+// It runs at the end of a round while any is paused.
+func (l *Loop) checkBudget() {
+	b := l.e.budget.Load()
+	used, conns := l.e.buffered()
+	soft := softBudget(b)
+	resume := b == 0 || used < soft-soft/8
+	share := fairShare(soft, conns)
+	now := monotime()
+	kept := l.budgetPaused[:0]
+	for _, c := range l.budgetPaused {
+		switch {
+		case c.state&stClosed != 0:
+			continue
+		case c.out != nil && c.out.n > 0 && now-c.out.moved >= budgetStall:
+			l.cnt.slow.Add(1)
+			c.closeNow(ErrSlowConsumer)
+			continue
+		case resume && (b == 0 || int64(c.OutboundBuffered()) <= share/2): // hysteresis: no pause and resume per byte
+			c.state &^= stBudgetPaused
+			c.updateInterest()
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(l.budgetPaused[len(kept):])
+	l.budgetPaused = kept
+}

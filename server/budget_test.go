@@ -1,0 +1,138 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestMemoryBudgetBoundsAFlood: 40 peers write as fast as they can and
+// never read, 5 peers echo round trips. With an 8 MiB budget the bytes the
+// engine buffers stay within the budget (plus one read buffer per loop),
+// the echoing peers are served throughout, and the silent peers are
+// paused, then closed as slow consumers once their output has stood still.
+func TestMemoryBudgetBoundsAFlood(t *testing.T) {
+	const budget, silent, echoers, loops = 8 << 20, 40, 5, 2
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		s, addr := start(t, echoHandler{}, eng, WithLoops(loops), WithMemoryBudget(budget))
+		var stop atomic.Bool
+		defer stop.Store(true)
+		flood := bytes.Repeat([]byte("f"), 64<<10)
+		for range silent {
+			nc := dial(t, addr)
+			nc.(*net.TCPConn).SetReadBuffer(4096)
+			go func() {
+				for !stop.Load() {
+					if _, err := nc.Write(flood); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		var peak atomic.Int64
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for !stop.Load() {
+				st := s.Stats()
+				if v := st.OutboundBytes + st.InboundBytes; v > peak.Load() {
+					peak.Store(v)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		var wg sync.WaitGroup
+		errs := make(chan error, echoers)
+		var trips, slowTrips, maxTrip atomic.Int64
+		for range echoers {
+			nc := dial(t, addr)
+			wg.Go(func() {
+				msg := bytes.Repeat([]byte("e"), 1024)
+				got := make([]byte, len(msg))
+				for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+					nc.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := nc.Write(msg); err != nil {
+						errs <- err
+						return
+					}
+					t0 := time.Now()
+					if _, err := io.ReadFull(nc, got); err != nil {
+						errs <- err
+						return
+					}
+					if d := time.Since(t0); d > 5*time.Millisecond {
+						slowTrips.Add(1)
+						if int64(d) > maxTrip.Load() {
+							maxTrip.Store(int64(d))
+						}
+					}
+					trips.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("an echoing peer failed: %v", err)
+		}
+		stop.Store(true)
+		<-sampled
+		st := s.Stats()
+		slack := int64(loops * (64 << 10))
+		if p := peak.Load(); p > budget+slack {
+			t.Fatalf("buffered %d bytes at the peak, budget %d", p, budget)
+		}
+		if st.BudgetPauses == 0 || st.ClosedBy[ReasonSlowConsumer] == 0 {
+			t.Fatalf("budget pauses %d, slow-consumer closes %d: the flood was not held back",
+				st.BudgetPauses, st.ClosedBy[ReasonSlowConsumer])
+		}
+		t.Logf("peak %.1f MiB buffered of %d MiB; %d round trips (%d over 5ms, the slowest %v); %d budget pauses; %d silent peers closed as slow consumers",
+			float64(peak.Load())/(1<<20), budget>>20, trips.Load(), slowTrips.Load(), time.Duration(maxTrip.Load()),
+			st.BudgetPauses, st.ClosedBy[ReasonSlowConsumer])
+	})
+}
+
+func TestMemoryBudgetRejectsNegative(t *testing.T) {
+	if _, err := New(echoHandler{}, WithMemoryBudget(-1)); err == nil {
+		t.Fatal("New accepted a negative memory budget")
+	}
+	s, err := New(echoHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetMemoryBudget(1 << 20) // before Serve: kept for the loops
+	_, addr := startServer(t, s)
+	nc := dial(t, addr)
+	nc.Write([]byte("x"))
+	if err := readOne(nc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startServer(t *testing.T, s *Server) (*Server, string) {
+	t.Helper()
+	ln, err := Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-errc; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+func readOne(nc net.Conn) error {
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.ReadFull(nc, make([]byte, 1))
+	return err
+}
