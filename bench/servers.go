@@ -36,9 +36,12 @@ var servers = map[string]func() echoServer{
 	// shoal-metrics: shoal with loop statistics on, the admin endpoints
 	// running and /metrics scraped every second, to price observability.
 	"shoal-metrics": func() echoServer { return &shoalServer{handler: shoalHandler{}, metrics: true} },
-	"stdnet":        func() echoServer { return &stdnetServer{conn: stdnetConn} },
-	"gnet":          func() echoServer { return &gnetServer{traffic: gnetEchoTraffic} },
-	"nbio":          func() echoServer { return &nbioServer{build: nbioEchoEngine} },
+	// shoal-budget: shoal with a memory budget (1 GiB, never reached), to
+	// price its accounting on every read and write.
+	"shoal-budget": func() echoServer { return &shoalServer{handler: shoalHandler{}, budget: 1 << 30} },
+	"stdnet":       func() echoServer { return &stdnetServer{conn: stdnetConn} },
+	"gnet":         func() echoServer { return &gnetServer{traffic: gnetEchoTraffic} },
+	"nbio":         func() echoServer { return &nbioServer{build: nbioEchoEngine} },
 	// netpoll is optional: not in the default -engines list.
 	"netpoll": func() echoServer { return &netpollServer{onRequest: netpollOnRequest} },
 }
@@ -85,11 +88,12 @@ func (s *stopper) Stop() {
 type shoalServer struct {
 	handler server.Handler
 	metrics bool
+	budget  int64 // server.WithMemoryBudget; 0: none
 	stopper
 }
 
 func (e *shoalServer) Serve(addr string, loops int) error {
-	s, err := server.New(e.handler, server.WithLoops(loops), server.WithLoopStats(e.metrics))
+	s, err := server.New(e.handler, server.WithLoops(loops), server.WithLoopStats(e.metrics), server.WithMemoryBudget(e.budget))
 	if err != nil {
 		return err
 	}

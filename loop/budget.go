@@ -55,13 +55,47 @@ func (g *Group) MemoryBudget() int64 { return g.budget.Load() }
 
 // buffered returns the bytes buffered over all loops (and in the
 // transport, for the portable engine's goroutines) and the open
-// connections.
+// connections. It reads every loop's counters: the loops themselves use
+// budgetRound's snapshot instead.
 func (g *Group) buffered() (bytes, conns int64) {
 	for _, l := range g.loops {
 		bytes += l.cnt.outBytes.Load() + l.cnt.inBytes.Load()
 		conns += l.cnt.conns.Load()
 	}
 	return bytes + g.sys.held(), conns
+}
+
+// budgetRound takes the loop's view of the budget for one round: the other
+// loops' bytes and connections as they are now (read once a round, not per
+// message: their counters live on other cores' cache lines), and this
+// loop's limit for the round, its usage now plus its part of the headroom.
+// Splitting the headroom over the loops keeps their sum within the budget
+// although each sees the others only once a round.
+func (l *Loop) budgetRound(b int64) {
+	var others, conns int64
+	for _, o := range l.e.loops {
+		if o != l {
+			others += o.cnt.outBytes.Load() + o.cnt.inBytes.Load()
+			conns += o.cnt.conns.Load()
+		}
+	}
+	others += l.e.sys.held()
+	l.budgetOthers, l.budgetConns = others, conns
+	used := others + l.ownBytes()
+	l.budgetLimit = used + max(b-used, 0)/int64(len(l.e.loops))
+}
+
+// ownBytes is what this loop buffers now.
+func (l *Loop) ownBytes() int64 { return l.cnt.outBytes.Load() + l.cnt.inBytes.Load() }
+
+// budgetUsed returns the bytes buffered (the other loops as of the round's
+// start), the open connections, and the most this loop may reach in this
+// round.
+func (l *Loop) budgetUsed() (used, conns, limit int64) {
+	if l.budgetLimit == 0 { // the budget was set during this round
+		l.budgetRound(l.e.budget.Load())
+	}
+	return l.budgetOthers + l.ownBytes(), l.budgetConns + l.cnt.conns.Load(), l.budgetLimit
 }
 
 // fairShare is a connection's share of the soft budget.
@@ -73,12 +107,12 @@ func softBudget(b int64) int64 { return b - b/4 }
 // (ok false: none; c has been paused until the budget allows).
 func (c *conn) readAllowance(b int64) (int, bool) {
 	l := c.loop
-	used, conns := l.e.buffered()
+	used, conns, limit := l.budgetUsed()
 	share := fairShare(softBudget(b), conns)
 	// At the budget, a connection within its share is not held up by the
 	// ones past theirs: the loop's largest queues are closed as slow
 	// consumers, at once, until a read fits.
-	for used+int64(len(l.buf)) > b && int64(c.OutboundBuffered()) <= share {
+	for used+int64(len(l.buf)) > limit && int64(c.OutboundBuffered()) <= share {
 		v := l.largestQueue(share)
 		if v == nil {
 			break
@@ -89,7 +123,7 @@ func (c *conn) readAllowance(b int64) (int, bool) {
 	}
 	// No read takes more than the budget has left, nor takes a connection
 	// past its share: what it reads may all become its output (an echo).
-	left := min(b-used, int64(len(l.buf)), share-int64(c.OutboundBuffered()))
+	left := min(limit-used, int64(len(l.buf)), share-int64(c.OutboundBuffered()))
 	if left < budgetMinRead && left < int64(len(l.buf)) {
 		c.budgetPause()
 		return 0, false
@@ -119,19 +153,19 @@ func (c *conn) admitBudget(n int) bool {
 	if b == 0 {
 		return true
 	}
-	used, conns := l.e.buffered()
+	used, conns, limit := l.budgetUsed()
 	soft := softBudget(b)
-	if used+int64(n) <= soft {
+	if used+int64(n) <= soft && used+int64(n) <= limit {
 		return true
 	}
 	share := fairShare(soft, conns)
 	if p := l.cur; p != nil && int64(c.OutboundBuffered()+n) > share {
 		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
 	}
-	if used+int64(n) <= b {
+	if used+int64(n) <= limit {
 		return true
 	}
-	for used+int64(n) > b {
+	for used+int64(n) > limit {
 		v := l.largestQueue(share)
 		if v == nil {
 			break
@@ -143,7 +177,7 @@ func (c *conn) admitBudget(n int) bool {
 			return false
 		}
 	}
-	return used+int64(n) <= b
+	return used+int64(n) <= limit
 }
 
 // largestQueue returns the loop's open connection holding the most output

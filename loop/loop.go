@@ -36,6 +36,9 @@ type Loop struct {
 	dirty        []*conn // connections with output to flush at the end of the batch
 	again        []*conn // edge-triggered connections that hit the read cap
 	budgetPaused []*conn // connections not read until the memory budget allows
+	budgetOthers int64   // the other loops' bytes at the round's start (budget.go)
+	budgetConns  int64   // the other loops' connections at the round's start
+	budgetLimit  int64   // the most this loop may bring the total to in this round
 	w            *wheel  // the loop's timers
 	now          int64   // the wheel's current tick, refreshed every round
 	idle         int     // rounds in a row without events
@@ -203,6 +206,9 @@ func (l *Loop) round(n int) (next int, stop bool) {
 	woke := monotime()
 	l.turnAt.Store(int64(woke))
 	l.now = l.w.tickAt(woke)
+	if b := l.e.budget.Load(); b > 0 {
+		l.budgetRound(b)
+	}
 	wakeup := false
 	for i := range n {
 		fd, ev := l.t.event(i)

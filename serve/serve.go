@@ -89,13 +89,21 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 	for _, h := range hooks {
 		coord.Add(h.Phase, h.Name, h.Fn)
 	}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := s.Serve(ln); err != nil && err != server.ErrServerClosed {
 			log.Error("serve failed", "err", err)
-			go coord.Shutdown()
+			coord.Shutdown() // runs the hooks here; Run returns with their result
 		}
 	}()
-	return coord.Run()
+	code := coord.Run()
+	select {
+	case <-coord.Done(): // the hooks ran: the drain hook has closed the server
+		<-served
+	default: // forced by a second signal: the process exits at once
+	}
+	return code
 }
 
 // StartGovernor starts the memory governor for s, exports its metrics on
