@@ -97,7 +97,9 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			if g.Limit != cgroupLimit || (g.LimitSource != LimitCgroupV1 && g.LimitSource != LimitCgroupV2) {
 				t.Errorf("the child's governor found %d from %v, want %d from the cgroup", g.Limit, g.LimitSource, cgroupLimit)
 			}
-			if r.silentClosed != cgroupSilent || g.ShedConns == 0 {
+			// Closed by the engine's memory budget (which the governor
+			// sets) or by the governor's shedding, whichever comes first.
+			if r.silentClosed != cgroupSilent {
 				t.Errorf("%d of %d silent connections closed as slow consumers; the governor shed %d",
 					r.silentClosed, cgroupSilent, g.ShedConns)
 			}

@@ -22,9 +22,17 @@ import "time"
 //     holding the most output above their share are closed as slow
 //     consumers, at once; a write that still does not fit meets the
 //     slow-consumer policy.
+//   - Output written from outside any read (OnWake, AsyncWrite, timers:
+//     fan-out) that passes the soft budget has no known producer, so no
+//     connection is read until the total is back below seven eighths of
+//     the soft budget: the publishers are held back, as an application's
+//     pacer would, while the queues drain.
+//   - At the budget the largest stuck queues (no byte sent for
+//     budgetStuck) are shed first, then the largest.
 //   - A connection paused by the budget whose output has not moved for
 //     budgetStall is closed as a slow consumer: it takes nothing while it
-//     holds memory.
+//     holds memory; so is any connection whose output has not moved for
+//     that long while reads are held back.
 //
 // Paused connections resume once the total is below seven eighths of the
 // soft budget; a loop with paused connections checks every budgetPoll.
@@ -39,6 +47,12 @@ const (
 	// budgetMinShare is the least fair share of a connection, however
 	// many share the budget.
 	budgetMinShare = 64 << 10
+	// budgetScanEvery is how often a loop looks for stalled queues while
+	// reads are held back.
+	budgetScanEvery = 50 * time.Millisecond
+	// budgetStuck is how long a queue must not have sent to count as
+	// stuck when the budget chooses what to shed.
+	budgetStuck = 500 * time.Millisecond
 	// budgetMinRead is the smallest read the budget allows: below it the
 	// connection is paused rather than read a few bytes at a time.
 	budgetMinRead = 4 << 10
@@ -107,6 +121,10 @@ func softBudget(b int64) int64 { return b - b/4 }
 // (ok false: none; c has been paused until the budget allows).
 func (c *conn) readAllowance(b int64) (int, bool) {
 	l := c.loop
+	if l.e.budgetHold.Load() {
+		c.budgetPause()
+		return 0, false
+	}
 	used, conns, limit := l.budgetUsed()
 	share := fairShare(softBudget(b), conns)
 	// At the budget, a connection within its share is not held up by the
@@ -153,19 +171,22 @@ func (c *conn) admitBudget(n int) bool {
 	if b == 0 {
 		return true
 	}
-	used, conns, limit := l.budgetUsed()
+	used, conns, _ := l.budgetUsed()
 	soft := softBudget(b)
-	if used+int64(n) <= soft && used+int64(n) <= limit {
+	if used+int64(n) <= soft {
 		return true
 	}
 	share := fairShare(soft, conns)
-	if p := l.cur; p != nil && int64(c.OutboundBuffered()+n) > share {
+	switch p := l.cur; {
+	case p == nil:
+		// Output from outside any read (OnWake, AsyncWrite, a timer): its
+		// producers are unknown, so no connection is read until the total
+		// is back below the soft budget (budgetHold).
+		l.e.budgetHold.Store(true)
+	case int64(c.OutboundBuffered()+n) > share:
 		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
 	}
-	if used+int64(n) <= limit {
-		return true
-	}
-	for used+int64(n) > limit {
+	for used+int64(n) > b {
 		v := l.largestQueue(share)
 		if v == nil {
 			break
@@ -177,18 +198,33 @@ func (c *conn) admitBudget(n int) bool {
 			return false
 		}
 	}
-	return used+int64(n) <= limit
+	// Past the budget with no queue above its share left to shed: a
+	// queue within its share still takes the write (reads have stopped,
+	// so this ends as the queues drain); one above it meets the policy.
+	return used+int64(n) <= b || int64(c.OutboundBuffered()+n) <= share
 }
 
 // largestQueue returns the loop's open connection holding the most output
 // above floor, or nil.
+// A queue that has not sent for budgetStuck is stuck: at the budget the
+// largest stuck one goes first, so that a consumer keeping up with a burst
+// is not closed while one that takes nothing holds memory.
 func (l *Loop) largestQueue(floor int64) *conn {
-	var best *conn
+	var best, stuck *conn
+	now := monotime()
 	for _, c := range l.conns {
-		if c != nil && c.state&stClosed == 0 && int64(c.OutboundBuffered()) > floor &&
-			(best == nil || c.OutboundBuffered() > best.OutboundBuffered()) {
+		if c == nil || c.state&stClosed != 0 || int64(c.OutboundBuffered()) <= floor {
+			continue
+		}
+		if best == nil || c.OutboundBuffered() > best.OutboundBuffered() {
 			best = c
 		}
+		if now-c.out.moved >= budgetStuck && (stuck == nil || c.OutboundBuffered() > stuck.OutboundBuffered()) {
+			stuck = c
+		}
+	}
+	if stuck != nil {
+		return stuck
 	}
 	return best
 }
@@ -201,8 +237,22 @@ func (l *Loop) checkBudget() {
 	used, conns := l.e.buffered()
 	soft := softBudget(b)
 	resume := b == 0 || used < soft-soft/8
-	share := fairShare(soft, conns)
 	now := monotime()
+	switch {
+	case resume:
+		l.e.budgetHold.Store(false)
+	case l.e.budgetHold.Load() && now-l.budgetScan >= budgetScanEvery:
+		// Reads are held back: a queue that sends nothing now belongs to
+		// a consumer that takes nothing, and would hold the rest up.
+		l.budgetScan = now
+		for _, c := range l.conns {
+			if c != nil && c.state&stClosed == 0 && c.out != nil && c.out.n > 0 && now-c.out.moved >= budgetStall {
+				l.cnt.slow.Add(1)
+				c.closeNow(ErrSlowConsumer)
+			}
+		}
+	}
+	share := fairShare(soft, conns)
 	kept := l.budgetPaused[:0]
 	for _, c := range l.budgetPaused {
 		switch {

@@ -25,6 +25,9 @@ type Group struct {
 	stop   chan struct{} // closed by Stop: stops the watchdog
 	lim    *limiter
 	budget atomic.Int64 // the memory budget (budget.go); 0: none
+	// budgetHold: output from outside a read passed the soft budget; no
+	// connection is read until the total is below it again (budget.go).
+	budgetHold atomic.Bool
 
 	acceptLog logLimiter
 	panicLog  logLimiter

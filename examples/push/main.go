@@ -275,5 +275,6 @@ func logStats(log *slog.Logger, msg string, s *server.Server, h *handler) {
 		"slow_closed", hs.SlowClosed, "flushes", hs.Flushes, "flushed", hs.Flushed,
 		"goaways", h.goAways.Load(), "server_slow_consumers", st.SlowConsumers,
 		"publisher_holds", h.pace.holds(), "stalled_closed", h.pace.stalledClosed(),
-		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
+		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "outbound", st.OutboundBytes, "inbound", st.InboundBytes,
+		"budget_pauses", st.BudgetPauses)
 }
