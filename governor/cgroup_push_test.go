@@ -142,21 +142,7 @@ func TestCgroupPushExample(t *testing.T) {
 }
 
 // buildPush builds examples/push into a temporary directory.
-func buildPush(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		skipOrFail(t, "cannot find the module root: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "push")
-	cmd := exec.Command("go", "build", "-o", bin, "./examples/push")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building examples/push: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildPush(t *testing.T) string { return buildExample(t, "push") }
 
 // fastSub is a subscriber that reads and counts every message.
 type fastSub struct {
