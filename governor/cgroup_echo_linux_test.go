@@ -1,7 +1,6 @@
 package governor
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -114,45 +113,20 @@ func buildExample(t *testing.T, name string) string {
 func runEchoFlood(t *testing.T, bin string, silent int, governor bool, run time.Duration) *echoCgroupResult {
 	mode := map[bool]string{true: "on", false: "off"}[governor]
 	cg := newTestCgroup(t, fmt.Sprintf("shoal-echo-flood-%d-%s-%d", os.Getpid(), mode, silent), echoCgroupLimit)
-	script := `echo $$ > "$1" && shift && exec "$@"`
-	cmd := exec.Command("sh", "-c", script, "sh", filepath.Join(cg.dir, "cgroup.procs"), bin,
-		"-addr", "127.0.0.1:0", "-admin", "", "-governor="+strconv.FormatBool(governor))
-	cmd.Env = withoutEnv(os.Environ(), "GOMEMLIMIT", "GOGC", "GODEBUG")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			logs.Write(append(sc.Bytes(), '\n'))
-			if m := logAddr.FindStringSubmatch(sc.Text()); m != nil && m[1] == "echo server listening" {
-				addrc <- m[2]
-			}
-		}
-	}()
-	exited := make(chan struct{})
-	go func() { <-copied; cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("server log (tail):\n%s", tail(logs.String(), 30))
-		}
-	})
+	p := startInCgroup(t, cg, bin, "-addr", "127.0.0.1:0", "-admin", "", "-governor="+strconv.FormatBool(governor))
+	exited := p.exited
 	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no address from the server:\n%s", logs.String())
+	for addr == "" {
+		select {
+		case a := <-p.addrs:
+			if a[0] == "echo server listening" {
+				addr = a[1]
+			}
+		case <-exited:
+			t.Fatalf("server exited: %v\n%s", p.waitErr, p.logs.String())
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no address from the server:\n%s", p.logs.String())
+		}
 	}
 
 	r := &echoCgroupResult{}

@@ -158,45 +158,13 @@ func runPushInCgroup(t *testing.T, bin, mode string, inFlight int) *pushResult {
 	cg := newTestCgroup(t, fmt.Sprintf("shoal-governor-push-%d-%s", os.Getpid(), mode), cgroupLimit)
 	// Into the cgroup before the first allocation: the shell moves itself
 	// and then becomes the server.
-	script := `echo $$ > "$1" && shift && exec "$@"`
-	cmd := exec.Command("sh", "-c", script, "sh", filepath.Join(cg.dir, "cgroup.procs"), bin,
-		"-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-stats", "1s",
-		"-max-pending", strconv.Itoa(pushMaxPending), "-governor="+strconv.FormatBool(mode != "off"))
+	args := []string{"-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-stats", "1s",
+		"-max-pending", strconv.Itoa(pushMaxPending), "-governor=" + strconv.FormatBool(mode != "off")}
 	if mode != "on" {
-		cmd.Args = append(cmd.Args, "-publish-budget", "0")
+		args = append(args, "-publish-budget", "0")
 	}
-	cmd.Env = withoutEnv(os.Environ(), "GOMEMLIMIT", "GOGC", "GODEBUG")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf lockedBuffer
-	addrs := make(chan [2]string, 4)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			logBuf.Write(append(sc.Bytes(), '\n'))
-			if m := logAddr.FindStringSubmatch(sc.Text()); m != nil {
-				addrs <- [2]string{m[1], m[2]}
-			}
-		}
-	}()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { <-copied; waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() || testing.Verbose() {
-			t.Logf("server's log (tail):\n%s", tail(logBuf.String(), 25))
-		}
-	})
+	p := startInCgroup(t, cg, bin, args...)
+	cmd, addrs, exited, logBuf := p.cmd, p.addrs, p.exited, p.logs
 	var addr, adminAddr string
 	for addr == "" || adminAddr == "" {
 		select {
@@ -208,7 +176,7 @@ func runPushInCgroup(t *testing.T, bin, mode string, inFlight int) *pushResult {
 				adminAddr = a[1]
 			}
 		case <-exited:
-			t.Fatalf("server exited: %v\n%s", waitErr, logBuf.String())
+			t.Fatalf("server exited: %v\n%s", p.waitErr, logBuf.String())
 		case <-time.After(20 * time.Second):
 			t.Fatalf("server gave no addresses\n%s", logBuf.String())
 		}
@@ -326,7 +294,7 @@ func runPushInCgroup(t *testing.T, bin, mode string, inFlight int) *pushResult {
 	case <-exited:
 		r.exit = "exited"
 		var ee *exec.ExitError
-		if errors.As(waitErr, &ee) {
+		if errors.As(p.waitErr, &ee) {
 			r.exit = ee.ProcessState.String() // "signal: killed" after an OOM kill
 		}
 	default:
@@ -494,4 +462,56 @@ func scrapeMetrics(t *testing.T, adminAddr string) map[string]float64 {
 		}
 	}
 	return m
+}
+
+// cgroupProc is an example server started inside a test cgroup.
+type cgroupProc struct {
+	cmd     *exec.Cmd
+	logs    *lockedBuffer
+	addrs   chan [2]string // (message, addr=) of each log line that has an addr
+	exited  chan struct{}  // closed once the process has exited
+	waitErr error          // valid once exited is closed
+}
+
+// startInCgroup starts bin with args inside cg before its first
+// allocation (a shell moves itself into the cgroup, then becomes the
+// server), without the environment's GOMEMLIMIT, GOGC and GODEBUG, and
+// kills it when the test ends, printing its log's tail if the test failed.
+func startInCgroup(t *testing.T, cg *testCgroup, bin string, args ...string) *cgroupProc {
+	t.Helper()
+	script := `echo $$ > "$1" && shift && exec "$@"`
+	cmd := exec.Command("sh", append([]string{"-c", script, "sh", filepath.Join(cg.dir, "cgroup.procs"), bin}, args...)...)
+	cmd.Env = withoutEnv(os.Environ(), "GOMEMLIMIT", "GOGC", "GODEBUG")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &cgroupProc{cmd: cmd, logs: &lockedBuffer{}, addrs: make(chan [2]string, 4), exited: make(chan struct{})}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			p.logs.Write(append(sc.Bytes(), '\n'))
+			if m := logAddr.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case p.addrs <- [2]string{m[1], m[2]}:
+				default: // nobody waits for more addresses
+				}
+			}
+		}
+	}()
+	go func() { <-copied; p.waitErr = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() || testing.Verbose() {
+			t.Logf("server's log (tail):\n%s", tail(p.logs.String(), 25))
+		}
+	})
+	return p
 }
