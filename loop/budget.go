@@ -272,3 +272,12 @@ func (l *Loop) checkBudget() {
 	clear(l.budgetPaused[len(kept):])
 	l.budgetPaused = kept
 }
+
+// accountInput brings the loop's count of held input up to date with c's
+// input buffer: input held between callbacks counts against the budget.
+func (c *conn) accountInput() {
+	if d := int32(cap(c.in)) - c.inAcct; d != 0 {
+		c.loop.cnt.inBytes.Add(int64(d))
+		c.inAcct += d
+	}
+}

@@ -39,6 +39,7 @@ type conn struct {
 	signal atomic.Uint32 // pending sigWake/sigClose; non-zero while queued in loop.signaled
 	state  uint16
 	pauses uint16 // consumers that paused this connection as a producer
+	inAcct int32  // cap(in) as counted in the loop's inBytes (budget.go)
 }
 
 // connExt holds what few connections need. Owned by the loop.

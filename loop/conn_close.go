@@ -98,8 +98,8 @@ func (c *conn) closeNow(err error) {
 		c.resumeProducers()
 	}
 	l.call(cbClose, c, err)
-	l.cnt.inBytes.Add(-int64(cap(c.in)))
 	c.reset()
+	c.accountInput()
 	if c.out != nil {
 		out := c.out
 		c.out = nil

@@ -55,12 +55,7 @@ func (c *conn) read() {
 
 func (c *conn) deliver(data []byte) {
 	l := c.loop
-	held := cap(c.in)
-	defer func() {
-		if d := cap(c.in) - held; d != 0 {
-			l.cnt.inBytes.Add(int64(d)) // input held between callbacks counts against the budget
-		}
-	}()
+	defer c.accountInput()
 	view, err := c.feed(data, l.opts.MaxBufferedInput)
 	if err != nil {
 		c.closeNow(err)

@@ -136,3 +136,48 @@ func readOne(nc net.Conn) error {
 	_, err := io.ReadFull(nc, make([]byte, 1))
 	return err
 }
+
+// hoarder keeps every byte unconsumed, and closes from OnData once it holds
+// "close".
+type hoarder struct{ NopHandler }
+
+func (hoarder) OnData(c Conn) {
+	if b, _ := c.Peek(0); bytes.Contains(b, []byte("close")) {
+		c.Close()
+	}
+}
+
+// TestInboundAccountingReturnsToZero: input held between callbacks is
+// counted while held and uncounted when its connection closes, whether
+// the close comes from the peer or from OnData right after the buffer
+// grew.
+func TestInboundAccountingReturnsToZero(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		s, addr := start(t, hoarder{}, eng, WithMemoryBudget(64<<20))
+		conns := make([]net.Conn, 20)
+		for i := range conns {
+			conns[i] = dial(t, addr)
+			conns[i].Write(bytes.Repeat([]byte("h"), 10000))
+		}
+		waitFor(t, func() bool { return s.Stats().InboundBytes >= 20*10000 })
+		for i, nc := range conns {
+			if i%2 == 0 {
+				nc.Write(bytes.Repeat([]byte("g"), 50000)) // grows the buffer
+				nc.Write([]byte("close"))
+				go func() { io.Copy(io.Discard, nc); nc.Close() }() // the server's FIN, then ours
+			} else {
+				nc.Close()
+			}
+		}
+		waitFor(t, func() bool { st := s.Stats(); return st.Conns == 0 && st.InboundBytes == 0 })
+	})
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+	}
+}
