@@ -1,10 +1,12 @@
 package loop
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,20 +133,81 @@ func (e *Group) Loop(i int) *Loop { return e.loops[i] }
 // SO_REUSEPORT gets one more listener on the same address per loop, so
 // that the kernel spreads connections over the loops; otherwise loop 0
 // accepts and spreads them by the configured Balance.
-func (e *Group) Adopt(ln net.Listener) error {
-	lns, err := e.sys.adopt(ln, len(e.loops))
+//
+// replicas are the other members of ln's SO_REUSEPORT group when a process
+// that this one replaces handed them over (ListenerFiles): they are served
+// like the listeners Adopt would open, and only as many more are opened as
+// loops remain without one. Taking over every member of the group, rather
+// than opening new ones, is what lets the old process close its copies
+// without resetting the connections queued in them.
+func (e *Group) Adopt(ln net.Listener, replicas ...net.Listener) error {
+	lns, err := e.sys.adopt(append([]net.Listener{ln}, replicas...), len(e.loops))
 	if err != nil {
 		return err
 	}
 	for i, l := range lns {
-		if err := e.loops[i].addListener(l); err != nil {
+		if err := e.loops[i%len(e.loops)].addListener(l); err != nil {
 			for _, l := range lns[i:] {
-				e.loops[i].t.close(l.fd)
+				e.loops[0].t.close(l.fd)
 			}
 			return err
 		}
 	}
 	return nil
+}
+
+// ListenerFiles returns a duplicate of every socket the loops accept on,
+// for a process that takes over from this one (a zero-downtime restart):
+// pass all of them, and that process adopts them with Adopt(ln,
+// replicas...) so that no socket of the address closes while connections
+// wait in it. The caller closes the files. It fails when there is no
+// listener (none adopted yet, or the group is draining or stopped).
+func (e *Group) ListenerFiles() ([]*os.File, error) {
+	type res struct {
+		files []*os.File
+		err   error
+	}
+	results := make([]chan res, len(e.loops))
+	for i, l := range e.loops {
+		ch := make(chan res, 1)
+		results[i] = ch
+		if err := l.submit(func() {
+			var r res
+			for _, ln := range l.listeners {
+				f, err := l.t.file(ln.fd)
+				if err != nil {
+					r.err = err
+					break
+				}
+				r.files = append(r.files, f)
+			}
+			ch <- r
+		}); err != nil {
+			ch <- res{err: err}
+		}
+	}
+	var files []*os.File
+	var err error
+	for _, ch := range results {
+		var r res
+		select {
+		case r = <-ch:
+		case <-e.stop:
+			r.err = ErrStopped
+		}
+		files = append(files, r.files...)
+		err = cmp.Or(err, r.err)
+	}
+	if err == nil && len(files) == 0 {
+		err = errors.New("loop: no listeners (none adopted, or draining)")
+	}
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
+	return files, nil
 }
 
 // pick chooses the loop for a connection accepted by a spreading listener.
@@ -193,6 +256,25 @@ func (e *Group) Stats() Stats {
 // or ctx.Err() after closing the rest at once when ctx ends first. The
 // loops keep running until Stop.
 func (e *Group) Drain(ctx context.Context) error {
+	// Every listener first, so that no loop hands a connection it accepted
+	// to a loop whose drain has already ended.
+	closed := make([]chan struct{}, len(e.loops))
+	for i, l := range e.loops {
+		closed[i] = make(chan struct{})
+		if !l.control(func() { l.closeListeners(true); close(closed[i]) }) {
+			close(closed[i])
+		}
+	}
+	for _, c := range closed {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			for _, l := range e.loops {
+				l.requestForce()
+			}
+			return ctx.Err()
+		}
+	}
 	dones := make([]chan struct{}, len(e.loops))
 	for i, l := range e.loops {
 		dones[i] = make(chan struct{})

@@ -300,11 +300,12 @@ func (l *Loop) runQueued() bool {
 	l.mu.Unlock()
 
 	for _, in := range inc {
-		if l.drain != nil || drainReq {
-			l.t.close(in.fd) // accepted before the listeners closed
-			continue
+		// Accepted by a spreading loop, maybe before a drain began: the
+		// peer sees an established connection, so it is served (and
+		// drained) like the others, never dropped.
+		if c := l.register(in.fd, in.peer, in.ln); c != nil && l.drain != nil {
+			l.drainConn(c, l.ticks(l.opts.DrainSpread))
 		}
-		l.register(in.fd, in.peer, in.ln)
 	}
 	for _, f := range controls {
 		f()
@@ -414,18 +415,18 @@ func (l *Loop) acceptError(ln *listener, err error) {
 }
 
 // register adopts an accepted descriptor.
-func (l *Loop) register(fd int, peer any, ln *listener) {
+func (l *Loop) register(fd int, peer any, ln *listener) *conn {
 	ip := l.t.peerIP(peer)
 	if !l.e.lim.admit(ip) {
 		l.cnt.refused.Add(1)
 		l.t.close(fd)
-		return
+		return nil
 	}
 	if err := l.t.configure(fd, ln.tcp); err != nil {
 		l.opts.Logger.Warn("socket options failed", "loop", l.idx, "err", err)
 		l.e.lim.release(ip)
 		l.t.close(fd)
-		return
+		return nil
 	}
 	in := poller.InterestRead
 	if l.opts.EdgeTriggered {
@@ -435,7 +436,7 @@ func (l *Loop) register(fd int, peer any, ln *listener) {
 		l.opts.Logger.Warn("poller registration failed", "loop", l.idx, "err", err)
 		l.e.lim.release(ip)
 		l.t.close(fd)
-		return
+		return nil
 	}
 	c := &conn{fd: fd, loop: l, ln: ln, peer: peer}
 	if ln.local == nil {
@@ -453,9 +454,13 @@ func (l *Loop) register(fd int, peer any, ln *listener) {
 	}
 	if err := l.call(cbOpen, c, nil); err != nil {
 		c.closeNow(err)
-		return
+		return nil
 	}
 	c.afterCallback()
+	if c.state&(stClosed|stClosing) != 0 {
+		return nil
+	}
+	return c
 }
 
 // call runs a handler callback with panic isolation.
@@ -466,7 +471,7 @@ func (l *Loop) call(cb callback, c *conn, closeErr error) error {
 // shutdown closes every listener and connection. It runs on the loop
 // goroutine as it exits.
 func (l *Loop) shutdown() {
-	l.closeListeners()
+	l.closeListeners(false)
 	for _, c := range l.conns {
 		if c != nil {
 			c.closeNow(ErrStopped)
@@ -485,11 +490,19 @@ func (l *Loop) shutdown() {
 	l.runQueued()
 }
 
-// closeListeners closes the loop's listeners.
-func (l *Loop) closeListeners() {
+// closeListeners closes the loop's listeners. A connection that a
+// listener had already taken from the kernel as it closed is served when
+// serve is set (a drain serves it like the others), else closed.
+func (l *Loop) closeListeners(serve bool) {
 	for _, ln := range l.listeners {
 		l.w.cancel(&ln.backoff)
-		l.t.close(ln.fd)
+		if fd, peer := l.t.closeListener(ln.fd); fd >= 0 {
+			if serve {
+				l.register(fd, peer, ln)
+			} else {
+				l.t.close(fd)
+			}
+		}
 	}
 	l.listeners = nil
 }

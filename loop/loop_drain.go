@@ -37,7 +37,7 @@ func (l *Loop) beginDrain() {
 	if l.drain != nil {
 		return
 	}
-	l.closeListeners()
+	l.closeListeners(true)
 	l.mu.Lock()
 	done := l.drainDone
 	l.mu.Unlock()
@@ -46,24 +46,33 @@ func (l *Loop) beginDrain() {
 	l.drain = d
 	spread := l.ticks(l.opts.DrainSpread)
 	for _, c := range l.conns {
-		if c == nil || c.state&(stClosed|stClosing) != 0 {
-			continue
-		}
-		x := c.extra()
-		x.dl.lastActive = l.now // quiet is counted from the goodbye on
-		if spread > 0 {
-			x.drainAt = l.now + rand.Int64N(spread)
-		}
-		if l.e.h.goodbye != nil {
-			if err := l.call(cbGoodbye, c, nil); err != nil {
-				c.closeNow(err)
-				continue
-			}
-			c.afterCallback()
+		if c != nil {
+			l.drainConn(c, spread)
 		}
 	}
 	l.flushDirty()
 	l.checkDrain()
+}
+
+// drainConn enters c into the drain: its quiet period starts now, its
+// close waits for a random offset within spread ticks, and the handler says
+// goodbye.
+func (l *Loop) drainConn(c *conn, spread int64) {
+	if c.state&(stClosed|stClosing) != 0 {
+		return
+	}
+	x := c.extra()
+	x.dl.lastActive = l.now // quiet is counted from the goodbye on
+	if spread > 0 {
+		x.drainAt = l.now + rand.Int64N(spread)
+	}
+	if l.e.h.goodbye != nil {
+		if err := l.call(cbGoodbye, c, nil); err != nil {
+			c.closeNow(err)
+			return
+		}
+		c.afterCallback()
+	}
 }
 
 // checkDrain closes the connections that have become idle: nothing unread

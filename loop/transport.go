@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/shoalnet/shoal/internal/poller"
 )
@@ -24,10 +25,12 @@ var errAgain = errors.New("loop: would block")
 type netsys interface {
 	// transport opens the transport of loop i.
 	transport(i int) (transport, error)
-	// adopt takes ln over (the server owns it from then on) and returns
-	// either one listener per loop (listeners[i] is served by loop i) or
-	// one listener with spread set, served by loop 0 for all loops.
-	adopt(ln net.Listener, loops int) ([]*listener, error)
+	// adopt takes lns over (the server owns them from then on): one
+	// listener, or the members of one SO_REUSEPORT group that an earlier
+	// process handed over. It returns the listeners to serve; listeners[i]
+	// is served by loop i%loops, and one with spread set hands its
+	// connections to all loops.
+	adopt(lns []net.Listener, loops int) ([]*listener, error)
 	// stop closes whatever is still open and waits for the goroutines of
 	// the socket layer. It runs after every loop has exited.
 	stop()
@@ -78,6 +81,14 @@ type transport interface {
 	// temporary reports whether an accept error should be retried after
 	// a pause (out of descriptors, buffers) rather than reported.
 	temporary(err error) bool
+	// file returns a duplicate of the listener lfd, to hand to another
+	// process.
+	file(lfd int) (*os.File, error)
+	// closeListener closes the listener lfd and returns a connection it
+	// had already taken from the kernel when it closed (fd -1: none),
+	// which the caller serves: closing it would reset a connection the
+	// peer sees as established.
+	closeListener(lfd int) (fd int, peer any)
 }
 
 // listener is a listening socket registered with one loop.

@@ -48,45 +48,59 @@ func (n *pollNet) transport(int) (transport, error) {
 	return &pollTransport{p: p, sopts: &n.sopts}, nil
 }
 
-// adopt takes over ln's descriptor. With SO_REUSEPORT on a TCP listener
-// (Linux) every loop gets a listener of its own; otherwise loop 0 accepts
-// and spreads connections over all loops.
-func (n *pollNet) adopt(ln net.Listener, loops int) ([]*listener, error) {
-	fd, err := sock.Dup(ln)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("%w: %w", ErrUnsupportedListener, err)
-	}
-	addr := ln.Addr()
+// adopt takes over the descriptors of lns. A TCP listener with
+// SO_REUSEPORT (Linux) gets one more listener on its address for every
+// loop that has none, so that each loop accepts its own connections;
+// otherwise loop 0 accepts and spreads them over all loops.
+func (n *pollNet) adopt(lns []net.Listener, loops int) ([]*listener, error) {
+	addr := lns[0].Addr()
 	tcp := strings.HasPrefix(addr.Network(), "tcp")
-	if ul, ok := ln.(*net.UnixListener); ok {
-		// Our duplicate keeps the socket; the path goes when the server closes.
-		ul.SetUnlinkOnClose(false)
-		n.mu.Lock()
-		n.unlinks = append(n.unlinks, addr.String())
-		n.mu.Unlock()
-	}
-	ln.Close()
-
 	local := addr
 	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
 		local = nil // each connection asks the kernel
 	}
-	if !tcp || !n.opts.ReusePort || !reusePortBalances || loops == 1 || !sock.ReusePort(fd) {
-		return []*listener{{fd: fd, tcp: tcp, local: local, spread: loops > 1}}, nil
+	var out []*listener
+	fail := func(err error) ([]*listener, error) {
+		for _, l := range out {
+			sock.Close(l.fd)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, err
 	}
-	lns := []*listener{{fd: fd, tcp: tcp, local: local}}
-	for range loops - 1 {
+	for _, ln := range lns {
+		if ln.Addr().String() != addr.String() {
+			return fail(fmt.Errorf("%w: replica on %s, not %s", ErrUnsupportedListener, ln.Addr(), addr))
+		}
+		fd, err := sock.Dup(ln)
+		if err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrUnsupportedListener, err))
+		}
+		if ul, ok := ln.(*net.UnixListener); ok {
+			// Our duplicate keeps the socket; the path goes when the server closes.
+			ul.SetUnlinkOnClose(false)
+			n.mu.Lock()
+			n.unlinks = append(n.unlinks, addr.String())
+			n.mu.Unlock()
+		}
+		ln.Close()
+		out = append(out, &listener{fd: fd, tcp: tcp, local: local})
+	}
+	if !tcp || !n.opts.ReusePort || !reusePortBalances || !sock.ReusePort(out[0].fd) {
+		for _, l := range out {
+			l.spread = loops > len(out)
+		}
+		return out, nil
+	}
+	for len(out) < loops {
 		rfd, err := sock.ListenReplica(addr.(*net.TCPAddr), listenBacklog)
 		if err != nil {
-			for _, l := range lns {
-				sock.Close(l.fd)
-			}
-			return nil, err
+			return fail(err)
 		}
-		lns = append(lns, &listener{fd: rfd, tcp: tcp, local: local})
+		out = append(out, &listener{fd: rfd, tcp: tcp, local: local})
 	}
-	return lns, nil
+	return out, nil
 }
 
 func (n *pollNet) held() int64 { return 0 } // socket buffers are the kernel's
@@ -123,6 +137,8 @@ func (t *pollTransport) sockErr(fd int) error                 { return sock.Err(
 func (t *pollTransport) localAddr(fd int) net.Addr            { return sock.LocalAddr(fd) }
 func (t *pollTransport) remoteAddr(peer any) net.Addr         { return sock.Addr(peer.(unix.Sockaddr)) }
 func (t *pollTransport) temporary(err error) bool             { return sock.IsTemporary(err) }
+func (t *pollTransport) file(lfd int) (*os.File, error)       { return sock.File(lfd) }
+func (t *pollTransport) closeListener(lfd int) (int, any)     { sock.Close(lfd); return -1, nil }
 func (t *pollTransport) peerIP(peer any) netip.Addr {
 	sa, _ := peer.(unix.Sockaddr)
 	return sock.IP(sa)

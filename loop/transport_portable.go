@@ -2,9 +2,11 @@ package loop
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,9 +70,11 @@ type pent struct {
 
 	// A listener: the accept goroutine holds one accepted connection (or
 	// accept error) at a time until the loop takes it.
-	ln      net.Listener
-	pending net.Conn
-	perr    error
+	ln        net.Listener
+	pending   net.Conn
+	perr      error
+	keepLate  bool          // closeListener: keep a connection Accept returns after the close
+	accepting chan struct{} // closed when the accept goroutine has exited
 
 	// A connection.
 	nc      net.Conn
@@ -144,27 +148,37 @@ func (n *portableNet) transport(int) (transport, error) {
 	return &portableTransport{net: n, poll: newPortablePoll()}, nil
 }
 
-// adopt starts an accept goroutine for ln; loop 0 takes its connections
-// and spreads them over all loops.
-func (n *portableNet) adopt(ln net.Listener, loops int) ([]*listener, error) {
-	e := &pent{ln: ln}
-	id := n.insert(e)
-	n.mu.Lock()
-	if n.stopped {
+// adopt starts an accept goroutine for each of lns; listener i goes to
+// loop i%loops, which takes its connections and spreads them over all
+// loops.
+func (n *portableNet) adopt(lns []net.Listener, loops int) ([]*listener, error) {
+	var out []*listener
+	for i, ln := range lns {
+		e := &pent{ln: ln, accepting: make(chan struct{})}
+		id := n.insert(e)
+		n.mu.Lock()
+		if n.stopped {
+			n.mu.Unlock()
+			n.remove(e)
+			for _, ln := range lns[i:] {
+				ln.Close()
+			}
+			for _, l := range out {
+				n.get(l.fd).shutdown(true)
+			}
+			return nil, ErrStopped
+		}
+		n.wg.Add(1)
 		n.mu.Unlock()
-		n.remove(e)
-		ln.Close()
-		return nil, ErrStopped
+		go e.acceptLoop()
+		local := ln.Addr()
+		if ta, ok := local.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			local = nil
+		}
+		_, tcp := ln.Addr().(*net.TCPAddr)
+		out = append(out, &listener{fd: id, tcp: tcp, local: local, spread: loops > 1})
 	}
-	n.wg.Add(1)
-	n.mu.Unlock()
-	go e.acceptLoop()
-	local := ln.Addr()
-	if ta, ok := local.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-		local = nil
-	}
-	_, tcp := ln.Addr().(*net.TCPAddr)
-	return []*listener{{fd: id, tcp: tcp, local: local, spread: loops > 1}}, nil
+	return out, nil
 }
 
 // stop closes every listener and connection left and waits for their
@@ -199,7 +213,7 @@ func (e *pent) shutdown(force bool) {
 	switch {
 	case e.ln != nil:
 		e.ln.Close()
-		if e.pending != nil {
+		if e.pending != nil && !e.keepLate {
 			e.pending.Close()
 			e.pending = nil
 		}
@@ -218,6 +232,7 @@ func (e *pent) shutdown(force bool) {
 
 func (e *pent) acceptLoop() {
 	defer e.sys.wg.Done()
+	defer close(e.accepting)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for {
@@ -231,7 +246,10 @@ func (e *pent) acceptLoop() {
 		nc, err := e.ln.Accept()
 		e.mu.Lock()
 		if e.closed {
-			if nc != nil {
+			switch {
+			case nc != nil && e.keepLate && e.pending == nil:
+				e.pending = nc // closeListener hands it to the loop
+			case nc != nil:
 				nc.Close()
 			}
 			return
@@ -456,6 +474,18 @@ func (t *portableTransport) mod(fd int, in poller.Interest) error {
 	return nil
 }
 
+func (t *portableTransport) file(lfd int) (*os.File, error) {
+	l := t.net.get(lfd)
+	if l == nil {
+		return nil, ErrClosed
+	}
+	f, ok := l.ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("%w: %T has no file", ErrUnsupportedListener, l.ln)
+	}
+	return f.File()
+}
+
 func (t *portableTransport) accept(lfd int) (int, any, error) {
 	l := t.net.get(lfd)
 	if l == nil {
@@ -472,20 +502,57 @@ func (t *portableTransport) accept(lfd int) (int, any, error) {
 	case nc == nil:
 		return -1, nil, errAgain
 	}
-	c := &pent{nc: nc}
-	id := t.net.insert(c)
-	t.net.mu.Lock()
-	if t.net.stopped {
-		t.net.mu.Unlock()
-		t.net.remove(c)
-		nc.Close()
+	id := t.net.open(nc)
+	if id < 0 {
 		return -1, nil, errAgain
 	}
-	t.net.wg.Add(2)
-	t.net.mu.Unlock()
+	return id, nc, nil
+}
+
+// closeListener closes the listener, waits for its accept goroutine (its
+// Accept returns at once) and returns the connection that goroutine had
+// accepted and not handed over yet, if any.
+func (t *portableTransport) closeListener(lfd int) (int, any) {
+	l := t.net.get(lfd)
+	if l == nil {
+		return -1, nil
+	}
+	l.mu.Lock()
+	l.keepLate = true
+	l.mu.Unlock()
+	l.shutdown(false)
+	<-l.accepting
+	l.mu.Lock()
+	nc := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if nc == nil {
+		return -1, nil
+	}
+	id := t.net.open(nc)
+	if id < 0 {
+		return -1, nil
+	}
+	return id, nc
+}
+
+// open enters an accepted connection and starts its reader and writer;
+// -1 when the socket layer has stopped (nc is closed then).
+func (n *portableNet) open(nc net.Conn) int {
+	c := &pent{nc: nc}
+	id := n.insert(c)
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		n.remove(c)
+		nc.Close()
+		return -1
+	}
+	n.wg.Add(2)
+	n.mu.Unlock()
 	go c.readLoop()
 	go c.writeLoop()
-	return id, nc, nil
+	return id
 }
 
 func (t *portableTransport) configure(fd int, tcp bool) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,16 +50,32 @@ func New(h Handler, opts ...Option) (*Server, error) {
 // Serve accepts connections on ln until Close or Shutdown and returns
 // ErrServerClosed, or the error that stopped a loop. The server owns ln
 // from then on, also when Serve returns an error. Serve may be called for
-// several listeners; each call blocks.
+// several listeners; each call blocks. Serve is Start followed by Wait.
 //
 // On Linux, a TCP listener made by Listen has SO_REUSEPORT set, and the
 // server opens one more listener on the same address per loop so that the
 // kernel spreads connections over the loops.
 func (s *Server) Serve(ln net.Listener) error {
+	if err := s.Start(ln); err != nil {
+		return err
+	}
+	return s.Wait()
+}
+
+// Start hands ln to the loops and returns once they accept on it, or with
+// the reason they cannot; the server owns ln from then on. replicas are
+// the other members of ln's SO_REUSEPORT group, handed over by the
+// process this one replaces (its ListenerFiles): with them the restart
+// resets no connection that waits in a listener (loop.Group.Adopt). Start
+// returns ErrServerClosed after Close or Shutdown.
+func (s *Server) Start(ln net.Listener, replicas ...net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		ln.Close()
+		for _, r := range replicas {
+			r.Close()
+		}
 		return ErrServerClosed
 	}
 	if s.g == nil {
@@ -66,13 +83,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		if err != nil {
 			s.mu.Unlock()
 			ln.Close()
+			for _, r := range replicas {
+				r.Close()
+			}
 			return err
 		}
 		s.g = g
 	}
 	g := s.g
 	s.mu.Unlock()
-	if err := g.Adopt(ln); err != nil {
+	if err := g.Adopt(ln, replicas...); err != nil {
 		if s.closing.Load() {
 			// Close or Shutdown came while the listener was being handed
 			// to the loops, which refused it as stopping.
@@ -80,13 +100,41 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		return err
 	}
+	return nil
+}
+
+// Wait blocks until Close or Shutdown, and returns ErrServerClosed, or
+// until a loop fails, and then closes the server and returns the error.
+func (s *Server) Wait() error {
+	s.mu.Lock()
+	g := s.g
+	s.mu.Unlock()
+	var failed <-chan struct{}
+	if g != nil {
+		failed = g.Failed()
+	}
 	select {
 	case <-s.done:
 		return ErrServerClosed
-	case <-g.Failed():
+	case <-failed:
 		s.Close()
 		return g.Err()
 	}
+}
+
+// ListenerFiles returns a duplicate of every socket the server accepts on,
+// for a new process that takes over (a zero-downtime restart; package
+// serve does it with tableflip): that process passes the files of one
+// address to Start as a listener and its replicas. The caller closes the
+// files.
+func (s *Server) ListenerFiles() ([]*os.File, error) {
+	s.mu.Lock()
+	g := s.g
+	s.mu.Unlock()
+	if g == nil {
+		return nil, errors.New("server: not serving")
+	}
+	return g.ListenerFiles()
 }
 
 // ListenAndServe listens on network ("tcp", "tcp4", "tcp6", "unix") and

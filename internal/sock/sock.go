@@ -49,6 +49,16 @@ func Dup(ln net.Listener) (int, error) {
 	return nfd, nil
 }
 
+// File returns a duplicate of the socket fd as a file (close-on-exec),
+// e.g. to pass a listener to another process.
+func File(fd int) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(nfd), "socket"), nil
+}
+
 // ReusePort reports whether the listener's socket has SO_REUSEPORT set.
 func ReusePort(fd int) bool {
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
