@@ -52,15 +52,21 @@ func New(srv *server.Server) *Admin {
 // Start listens on addr and serves the admin endpoints of srv in the
 // background until Shutdown.
 func Start(addr string, srv *server.Server) (*Admin, error) {
-	a := New(srv)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
 	}
+	return Serve(ln, srv), nil
+}
+
+// Serve serves the admin endpoints of srv on ln (e.g. one handed over at a
+// restart) in the background until Shutdown, which closes ln.
+func Serve(ln net.Listener, srv *server.Server) *Admin {
+	a := New(srv)
 	a.ln = ln
 	a.http = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { a.done <- a.http.Serve(ln) }()
-	return a, nil
+	return a
 }
 
 // Addr returns the address Start listens on.

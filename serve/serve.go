@@ -6,12 +6,12 @@
 // the wiring every program's main would otherwise repeat:
 //
 //	var ops serve.Config
-//	ops.Flags(flag.CommandLine, "127.0.0.1:9090") // -admin, -drain-timeout, -pre-drain, -drain-quiet, -governor
+//	ops.Flags(flag.CommandLine, "127.0.0.1:9090") // -admin, -drain-*, -governor, -restart, ...
 //	flag.Parse()
 //	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 //	s, err := server.New(h, append(ops.ServerOptions(), server.WithLogger(log))...)
 //	...
-//	ln, err := server.Listen("tcp", ":9000")
+//	ln, err := ops.Listen("tcp", ":9000") // handed over at a restart (-restart)
 //	...
 //	os.Exit(serve.Run(s, ln, ops, log))
 package serve
@@ -38,6 +38,16 @@ type Config struct {
 	PreDrain     time.Duration // wait after readiness goes down, before the listener closes
 	DrainQuiet   time.Duration // quiet time after which a draining connection closes
 	Governor     bool          // run the memory governor
+
+	// Restart: SIGUSR2 (and SIGHUP with RestartOnHUP) starts a new copy of
+	// the binary that takes over the listening sockets; this process drains
+	// once it is ready (restart_unix.go). The listeners must come from Listen.
+	Restart        bool
+	RestartOnHUP   bool          // SIGHUP restarts too (a reload in systemd's sense)
+	RestartTimeout time.Duration // how long a new process may take to be ready
+	PIDFile        string        // where the serving process writes its PID (empty: nowhere)
+
+	rs *restarter // set by Listen when Restart is on
 }
 
 // Flags registers the shared flags on fs; admin is the example's default
@@ -48,6 +58,10 @@ func (c *Config) Flags(fs *flag.FlagSet, admin string) {
 	fs.DurationVar(&c.PreDrain, "pre-drain", 0, "wait after readiness goes down, before the listener closes (load balancers)")
 	fs.DurationVar(&c.DrainQuiet, "drain-quiet", 100*time.Millisecond, "quiet time after which a draining connection is closed")
 	fs.BoolVar(&c.Governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
+	fs.BoolVar(&c.Restart, "restart", false, "SIGUSR2 restarts without downtime: a new copy of the binary takes over the listening sockets, then this process drains")
+	fs.BoolVar(&c.RestartOnHUP, "restart-on-hup", false, "SIGHUP restarts too (with -restart)")
+	fs.DurationVar(&c.RestartTimeout, "restart-timeout", 30*time.Second, "how long a new process may take to be ready before the restart is given up")
+	fs.StringVar(&c.PIDFile, "pid-file", "", "write the PID of the serving process here (it changes at each restart)")
 }
 
 // ServerOptions returns the server options the shared flags imply.
@@ -56,20 +70,28 @@ func (c *Config) ServerOptions() []server.Option {
 }
 
 // Run serves ln with s until a signal (or a failure) and returns the exit
-// code of the shutdown: 0 graceful, 1 a hook failed, 3 the drain deadline
-// passed, 4 forced by a second signal. hooks are added to the coordinator
-// too (e.g. a PhaseStopWorkers hook for a broker).
+// code of the shutdown: 0 graceful, 1 a hook failed or serving could not
+// start, 3 the drain deadline passed, 4 forced by a second signal. hooks
+// are added to the coordinator too (e.g. a PhaseStopWorkers hook for a
+// broker). With c.Restart, ln must come from c.Listen, and a restart that
+// hands over to a new process ends Run like SIGTERM.
 func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ...Hook) int {
+	if c.Restart && c.rs == nil {
+		log.Error("restart: the listener was not made by Config.Listen")
+		ln.Close()
+		return 1
+	}
 	coord := shutdown.New(shutdown.WithTimeout(c.DrainTimeout), shutdown.WithPreDrainDelay(c.PreDrain),
 		shutdown.WithLogger(log))
 	var adm *admin.Admin
 	if c.Admin != "" {
-		var err error
-		if adm, err = admin.Start(c.Admin, s); err != nil {
+		aln, err := c.listenAdmin()
+		if err != nil {
 			log.Error("admin endpoints", "err", err)
 			ln.Close()
 			return 1
 		}
+		adm = admin.Serve(aln, s)
 		log.Info("admin endpoints listening", "addr", adm.Addr().String())
 		coord.Add(shutdown.PhaseNotReady, "readiness", func(context.Context) error { adm.SetReady(false); return nil })
 		coord.Add(shutdown.PhaseFlush, "admin", adm.Shutdown)
@@ -89,10 +111,28 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 	for _, h := range hooks {
 		coord.Add(h.Phase, h.Name, h.Fn)
 	}
+	start := func() error { return s.Start(ln) }
+	if rs := c.rs; rs != nil {
+		start = func() error { return rs.start(s, ln) }
+		// No more restarts once the drain begins, and the upgrader lets go
+		// of its copies of the sockets so that they close with the server's
+		// (new connections are refused, not left in a backlog).
+		coord.Add(shutdown.PhaseNotReady, "restart", func(context.Context) error { rs.stop(); return nil })
+		restart, stop := rs.watch(log, func() { go coord.Shutdown() })
+		defer stop()
+		if c.RestartOnHUP {
+			coord.OnReload(func() { go restart() })
+		}
+	}
+	if err := start(); err != nil {
+		log.Error("serve failed", "err", err)
+		coord.Shutdown()
+		return 1
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		if err := s.Serve(ln); err != nil && err != server.ErrServerClosed {
+		if err := s.Wait(); err != nil && err != server.ErrServerClosed {
 			log.Error("serve failed", "err", err)
 			coord.Shutdown() // runs the hooks here; Run returns with their result
 		}

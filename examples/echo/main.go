@@ -61,7 +61,7 @@ func run(addr string, loops int, portable bool, ops serve.Config) int {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		return 1
 	}
-	ln, err := server.Listen("tcp", addr)
+	ln, err := ops.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		return 1

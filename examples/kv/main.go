@@ -63,7 +63,7 @@ func run(addr string, loops int, verbose bool, ops serve.Config) int {
 		fmt.Fprintln(os.Stderr, "kv:", err)
 		return 1
 	}
-	ln, err := server.Listen("tcp", addr)
+	ln, err := ops.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kv:", err)
 		return 1

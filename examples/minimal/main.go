@@ -26,7 +26,7 @@ func main() {
 		log.Error("config", "err", err)
 		os.Exit(1)
 	}
-	ln, err := server.Listen("tcp", *addr)
+	ln, err := ops.Listen("tcp", *addr)
 	if err != nil {
 		log.Error("listen", "err", err)
 		os.Exit(1)
