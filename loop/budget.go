@@ -14,8 +14,12 @@ import "time"
 //     by the open connections, at least 64 KiB) is not read, and neither is
 //     a connection whose callback writes to a queue above its share (the
 //     producer): for an echo-like protocol both are the slow consumer
-//     itself, for fan-out the producer is the publisher. TCP pushes back
-//     on them while what is queued drains; the others are served on.
+//     itself, for fan-out the producer is the publisher. A producer whose
+//     callback writes to other connections (fan-out) is paused above the
+//     soft budget whatever their shares, and with a codec its buffered
+//     frames wait with it: one read cannot fan out without bound. TCP
+//     pushes back on them while what is queued drains; the others are
+//     served on.
 //   - No read takes more than what is left of the budget, nor takes a
 //     connection past its share. When a read within its share would pass
 //     the budget, and when a write would, the connections of the loop
@@ -31,8 +35,8 @@ import "time"
 //     budgetStuck) are shed first, then the largest.
 //   - A connection paused by the budget whose output has not moved for
 //     budgetStall is closed as a slow consumer: it takes nothing while it
-//     holds memory; so is any connection whose output has not moved for
-//     that long while reads are held back.
+//     holds memory; so is any connection, on any loop, whose output has
+//     not moved for that long while reads are held back.
 //
 // Paused connections resume once the total is below seven eighths of the
 // soft budget; a loop with paused connections checks every budgetPoll.
@@ -185,6 +189,11 @@ func (c *conn) admitBudget(n int) bool {
 		l.e.budgetHold.Store(true)
 	case int64(c.OutboundBuffered()+n) > share:
 		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
+	case p != c:
+		// Fan-out: p's input becomes output for others, many times its
+		// size, so p is not read (nor its buffered frames decoded) until
+		// the budget allows, whatever the share of each queue.
+		p.budgetPause()
 	}
 	for used+int64(n) > b {
 		v := l.largestQueue(share)
@@ -241,18 +250,21 @@ func (l *Loop) checkBudget() {
 	switch {
 	case resume:
 		l.e.budgetHold.Store(false)
-	case l.e.budgetHold.Load() && now-l.budgetScan >= budgetScanEvery:
+	case now-l.budgetScan >= budgetScanEvery:
 		// Reads are held back: a queue that sends nothing now belongs to
-		// a consumer that takes nothing, and would hold the rest up.
+		// a consumer that takes nothing, and would hold the rest up. It
+		// may be on any loop (fan-out), so every loop looks.
 		l.budgetScan = now
-		for _, c := range l.conns {
-			if c != nil && c.state&stClosed == 0 && c.out != nil && c.out.n > 0 && now-c.out.moved >= budgetStall {
-				l.cnt.slow.Add(1)
-				c.closeNow(ErrSlowConsumer)
+		for _, o := range l.e.loops {
+			if o == l {
+				o.closeStalled(now)
+			} else {
+				o.control(func() { o.closeStalled(monotime()) })
 			}
 		}
 	}
 	share := fairShare(soft, conns)
+	var resumed []*conn
 	kept := l.budgetPaused[:0]
 	for _, c := range l.budgetPaused {
 		switch {
@@ -265,12 +277,36 @@ func (l *Loop) checkBudget() {
 		case resume && (b == 0 || int64(c.OutboundBuffered()) <= share/2): // hysteresis: no pause and resume per byte
 			c.state &^= stBudgetPaused
 			c.updateInterest()
+			if len(c.in) > 0 && l.opts.Codec != nil {
+				resumed = append(resumed, c) // frames held back by the pause
+			}
 			continue
 		}
 		kept = append(kept, c)
 	}
 	clear(l.budgetPaused[len(kept):])
 	l.budgetPaused = kept
+	for _, c := range resumed {
+		if c.state&(stClosed|stClosing|stBudgetPaused) == 0 {
+			c.deliver(nil)
+		}
+	}
+}
+
+// closeStalled closes, as slow consumers, the connections whose output has
+// not moved for budgetStall, while the budget holds reads back.
+func (l *Loop) closeStalled(now time.Duration) {
+	if b := l.e.budget.Load(); b == 0 {
+		return
+	} else if used, _ := l.e.buffered(); used < softBudget(b)-softBudget(b)/8 {
+		return
+	}
+	for _, c := range l.conns {
+		if c != nil && c.state&stClosed == 0 && c.out != nil && c.out.n > 0 && now-c.out.moved >= budgetStall {
+			l.cnt.slow.Add(1)
+			c.closeNow(ErrSlowConsumer)
+		}
+	}
 }
 
 // accountInput brings the loop's count of held input up to date with c's

@@ -7,7 +7,8 @@ import (
 // frames decodes the whole frames of c's input and hands each to OnFrame,
 // in order. Input the codec rejects goes to OnFrameError (if the handler
 // has it) and closes c with the codec's error once the answers already
-// queued are flushed. It sets *cb to the callback it is in, so that a
+// queued are flushed. It stops early when the memory budget pauses c
+// (budget.go). It sets *cb to the callback it is in, so that a
 // panic is reported with the right name.
 func (g *Group) frames(c Conn, cnt *counters, cb *callback) {
 	cd := g.opts.Codec
@@ -32,6 +33,12 @@ func (g *Group) frames(c Conn, cnt *counters, cb *callback) {
 		cnt.frames.Add(1)
 		*cb = cbFrame
 		g.h.frame.OnFrame(c, frame)
+		if cc, ok := c.(*conn); ok && cc.state&stBudgetPaused != 0 {
+			// The memory budget paused this producer: the frames left stay
+			// buffered (counted as input) and are handed over when it
+			// resumes, so that one read cannot fan out without bound.
+			break
+		}
 	}
 	if off > 0 { // Discard(0) would drop everything, the unfinished frame too
 		c.Discard(off)

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -180,4 +182,92 @@ func waitFor(t *testing.T, ok func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 	}
+}
+
+// fanOut sends every frame of its first connection (the publisher) to all
+// the others, from the publisher's OnFrame, on the one loop.
+type fanOut struct {
+	closeRecorder
+	conns []Conn // loop only
+}
+
+func (h *fanOut) OnOpen(c Conn) {
+	h.conns = append(h.conns, c)
+	h.closeRecorder.OnOpen(c)
+}
+
+func (h *fanOut) OnFrame(c Conn, f []byte) {
+	for _, s := range h.conns[1:] {
+		s.WriteFrame(f)
+	}
+}
+
+// TestBudgetPausesAFanOutProducer: a publisher pipelines 1,000 frames of
+// 1 KiB, each fanned out to 8 subscribers that do not read yet: 8 MiB of
+// output against a 2 MiB budget. The publisher is paused with its frames
+// left undecoded, so the output stays within the budget; once the
+// subscribers read, the held frames are decoded without any more input
+// from the publisher, and every subscriber gets all 1,000 in order.
+func TestBudgetPausesAFanOutProducer(t *testing.T) {
+	const (
+		budget = 2 << 20
+		subs   = 8
+		frames = 1000
+	)
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &fanOut{closeRecorder: *newCloseRecorder()}
+		s, addr := start(t, h, eng, WithLoops(1), WithCodec(testLines{max: 2048}),
+			WithMemoryBudget(budget), WithSocketBuffers(16<<10, 16<<10))
+		pub := dial(t, addr)
+		<-h.opened
+		var subConns []net.Conn
+		for range subs {
+			nc := dial(t, addr)
+			nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+			subConns = append(subConns, nc)
+			<-h.opened
+		}
+		line := bytes.Repeat([]byte("m"), 1023)
+		var all []byte
+		for i := range frames {
+			all = append(all, fmt.Sprintf("%04d", i)...)
+			all = append(all, line[4:]...)
+			all = append(all, '\n')
+		}
+		go pub.Write(all)
+
+		waitFor(t, func() bool { return s.Stats().BudgetPauses > 0 })
+		time.Sleep(100 * time.Millisecond)
+		if out := s.Stats().OutboundBytes; out > budget {
+			t.Fatalf("%d bytes queued, over the %d budget", out, budget)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, subs)
+		for _, nc := range subConns {
+			wg.Go(func() {
+				nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+				r := bufio.NewReaderSize(nc, 4096)
+				for i := range frames {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						errs <- fmt.Errorf("frame %d: %w", i, err)
+						return
+					}
+					if want := fmt.Sprintf("%04d", i); l[:4] != want {
+						errs <- fmt.Errorf("frame %s, want %s", l[:4], want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		st := s.Stats()
+		if st.SlowConsumers != 0 {
+			t.Fatalf("%d slow consumers", st.SlowConsumers)
+		}
+	})
 }
