@@ -256,6 +256,16 @@ func (e *Group) Stats() Stats {
 // or ctx.Err() after closing the rest at once when ctx ends first. The
 // loops keep running until Stop.
 func (e *Group) Drain(ctx context.Context) error {
+	// force closes every connection at once and waits for the drains begun.
+	force := func(begun []chan struct{}) error {
+		for _, l := range e.loops {
+			l.requestForce()
+		}
+		for _, done := range begun {
+			<-done
+		}
+		return ctx.Err()
+	}
 	// Every listener first, so that no loop hands a connection it accepted
 	// to a loop whose drain has already ended.
 	closed := make([]chan struct{}, len(e.loops))
@@ -269,10 +279,7 @@ func (e *Group) Drain(ctx context.Context) error {
 		select {
 		case <-c:
 		case <-ctx.Done():
-			for _, l := range e.loops {
-				l.requestForce()
-			}
-			return ctx.Err()
+			return force(nil)
 		}
 	}
 	dones := make([]chan struct{}, len(e.loops))
@@ -284,13 +291,7 @@ func (e *Group) Drain(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			for _, l := range e.loops {
-				l.requestForce()
-			}
-			for _, done := range dones {
-				<-done
-			}
-			return ctx.Err()
+			return force(dones)
 		}
 	}
 	return nil
