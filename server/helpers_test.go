@@ -53,8 +53,13 @@ func startOn(t testing.TB, network, addr string, h Handler, opts ...Option) (*Se
 		t.Fatal(err)
 	}
 	a := ln.Addr().String()
+	// Start, not go Serve: the loops accept (every SO_REUSEPORT member
+	// exists) before the test dials.
+	if err := s.Start(ln); err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
+	go func() { errc <- s.Wait() }()
 	t.Cleanup(func() {
 		s.Close()
 		if err := <-errc; !errors.Is(err, ErrServerClosed) {
