@@ -35,7 +35,7 @@ import (
 const (
 	pushSubscribers = 5000
 	pushSilent      = 200
-	pushInFlight    = 8 // publishes in flight; SHOAL_GOVERNOR_PUSH_INFLIGHT overrides it
+	pushInFlight    = 64 // publishes in flight; SHOAL_GOVERNOR_PUSH_INFLIGHT overrides it
 	pushRun         = 30 * time.Second
 	pushTopic       = "flood"
 	pushMaxPending  = 64 << 20 // the hub's per-subscriber bound, set high so that it is not what closes them
@@ -163,6 +163,8 @@ func runPushInCgroup(t *testing.T, bin, mode string, inFlight int) *pushResult {
 	if mode != "on" {
 		args = append(args, "-publish-budget", "0")
 	}
+	args = append(args, strings.Fields(os.Getenv("SHOAL_GOVERNOR_PUSH_ARGS"))...) // for sweeps: -engine-budget 0.3
+
 	p := startInCgroup(t, cg, bin, args...)
 	cmd, addrs, exited, logBuf := p.cmd, p.addrs, p.exited, p.logs
 	var addr, adminAddr string

@@ -31,6 +31,12 @@ import "time"
 //     connection is read until the total is back below seven eighths of
 //     the soft budget: the publishers are held back, as an application's
 //     pacer would, while the queues drain.
+//   - TryWrite sheds nothing: past the soft budget it refuses a write that
+//     would take its queue past the fair share or the total past the
+//     budget (reads are held back or the producer paused as for Write),
+//     and OnWritable runs once the budget allows. A fan-out writer keeping
+//     its backlog store-once (one shared copy of each message, as
+//     examples/push's hub does) so bounds its copies in the engine.
 //   - At the budget the largest stuck queues (no byte sent for
 //     budgetStuck) are shed first, then the largest.
 //   - A connection paused by the budget whose output has not moved for
@@ -170,31 +176,11 @@ func (c *conn) budgetPause() {
 // queues above the budget. It reports false when the write must meet the
 // slow-consumer policy.
 func (c *conn) admitBudget(n int) bool {
+	used, share, b, over := c.budgetPressure(n)
+	if !over {
+		return true
+	}
 	l := c.loop
-	b := l.e.budget.Load()
-	if b == 0 {
-		return true
-	}
-	used, conns, _ := l.budgetUsed()
-	soft := softBudget(b)
-	if used+int64(n) <= soft {
-		return true
-	}
-	share := fairShare(soft, conns)
-	switch p := l.cur; {
-	case p == nil:
-		// Output from outside any read (OnWake, AsyncWrite, a timer): its
-		// producers are unknown, so no connection is read until the total
-		// is back below the soft budget (budgetHold).
-		l.e.budgetHold.Store(true)
-	case int64(c.OutboundBuffered()+n) > share:
-		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
-	case p != c:
-		// Fan-out: p's input becomes output for others, many times its
-		// size, so p is not read (nor its buffered frames decoded) until
-		// the budget allows, whatever the share of each queue.
-		p.budgetPause()
-	}
 	for used+int64(n) > b {
 		v := l.largestQueue(share)
 		if v == nil {
@@ -211,6 +197,68 @@ func (c *conn) admitBudget(n int) bool {
 	// queue within its share still takes the write (reads have stopped,
 	// so this ends as the queues drain); one above it meets the policy.
 	return used+int64(n) <= b || int64(c.OutboundBuffered()+n) <= share
+}
+
+// tryBudget is admitBudget for TryWrite, which sheds nothing: above the
+// soft budget it refuses a write that would take c past its share or the
+// total past the budget, and OnWritable runs once the budget allows again
+// (budgetWait). A fan-out writer that flushes with TryWrite so keeps what
+// does not fit in its own queue of shared messages, and the engine's
+// copies stay within the budget however many subscribers there are.
+func (c *conn) tryBudget(n int) bool {
+	used, share, b, over := c.budgetPressure(n)
+	if !over || used+int64(n) <= b && int64(c.OutboundBuffered()+n) <= share {
+		return true
+	}
+	c.budgetWait()
+	return false
+}
+
+// budgetPressure checks n more bytes of output for c against the soft
+// budget. Past it (over), it has paused the producer or held reads back,
+// and returns the bytes buffered, c's fair share and the budget.
+func (c *conn) budgetPressure(n int) (used, share, b int64, over bool) {
+	l := c.loop
+	if b = l.e.budget.Load(); b == 0 {
+		return 0, 0, 0, false
+	}
+	used, conns, _ := l.budgetUsed()
+	soft := softBudget(b)
+	if used+int64(n) <= soft {
+		return used, 0, b, false
+	}
+	share = fairShare(soft, conns)
+	switch p := l.cur; {
+	case p == nil:
+		// Output from outside any read (OnWake, AsyncWrite, a timer): its
+		// producers are unknown, so no connection is read until the total
+		// is back below the soft budget (budgetHold).
+		l.e.budgetHold.Store(true)
+	case int64(c.OutboundBuffered()+n) > share:
+		p.budgetPause() // the producer of a queue above its share: for an echo, c itself
+	case p != c:
+		// Fan-out: p's input becomes output for others, many times its
+		// size, so p is not read (nor its buffered frames decoded) until
+		// the budget allows, whatever the share of each queue.
+		p.budgetPause()
+	}
+	return used, share, b, true
+}
+
+// budgetWait registers c, whose TryWrite the budget refused, for an
+// OnWritable once the budget allows (checkBudget).
+func (c *conn) budgetWait() {
+	if c.state&stBudgetWait != 0 {
+		return
+	}
+	c.state |= stBudgetWait
+	c.loop.budgetWriters = append(c.loop.budgetWriters, c)
+}
+
+// budgetWatched reports whether the loop must look at the budget at the
+// end of each round, and poll it while idle: connections wait for it.
+func (l *Loop) budgetWatched() bool {
+	return len(l.budgetPaused) > 0 || len(l.budgetWriters) > 0 || l.e.budgetHold.Load()
 }
 
 // largestQueue returns the loop's open connection holding the most output
@@ -286,6 +334,9 @@ func (l *Loop) checkBudget() {
 	}
 	clear(l.budgetPaused[len(kept):])
 	l.budgetPaused = kept
+	if resume && len(l.budgetWriters) > 0 {
+		l.wakeBudgetWriters(share)
+	}
 	for _, c := range resumed {
 		if c.state&(stClosed|stClosing|stBudgetPaused) == 0 {
 			c.deliver(nil)
@@ -316,4 +367,28 @@ func (c *conn) accountInput() {
 		c.loop.cnt.inBytes.Add(int64(d))
 		c.inAcct += d
 	}
+}
+
+// wakeBudgetWriters runs OnWritable for the connections whose TryWrite the
+// budget refused, now that it allows, in the order they were refused; one
+// refused again waits at the end of the list. A queue still above half its
+// share waits for its own drain instead (the low watermark's OnWritable),
+// so that a consumer that takes nothing is not woken every round.
+func (l *Loop) wakeBudgetWriters(share int64) {
+	ws := l.budgetWriters
+	l.budgetWriters, l.budgetWoken = l.budgetWoken[:0], nil
+	for _, c := range ws {
+		c.state &^= stBudgetWait
+		switch {
+		case c.state&(stClosed|stClosing|stShutWrite) != 0:
+		case int64(c.OutboundBuffered()) > share/2:
+			c.state |= stAboveHigh
+		case l.e.h.writable != nil:
+			if err := l.call(cbWritable, c, nil); err != nil {
+				c.closeNow(err)
+			}
+		}
+	}
+	clear(ws)
+	l.budgetWoken = ws[:0]
 }

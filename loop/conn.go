@@ -22,6 +22,7 @@ const (
 	stWriteDone                       // FIN sent
 	stReasonEOF                       // the close reason is io.EOF
 	stBudgetPaused                    // not read until the memory budget allows (budget.go)
+	stBudgetWait                      // a TryWrite refused by the budget: OnWritable once it allows
 )
 
 // conn is a connection of the event-loop engine. It is kept small: an idle

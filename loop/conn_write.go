@@ -28,11 +28,11 @@ func (c *conn) TryWrite(p []byte) (int, error) {
 	if c.state&(stClosed|stClosing|stShutWrite) != 0 {
 		return 0, ErrClosed
 	}
-	if q := c.OutboundBuffered(); q > 0 && q+len(p) > c.loop.opts.HighWater || !c.admitBudget(len(p)) {
-		if c.state&stClosed != 0 { // shed by the memory budget
-			return 0, ErrClosed
-		}
+	if q := c.OutboundBuffered(); q > 0 && q+len(p) > c.loop.opts.HighWater {
 		c.state |= stAboveHigh
+		return 0, ErrWouldBlock
+	}
+	if !c.tryBudget(len(p)) {
 		return 0, ErrWouldBlock
 	}
 	c.queue(p)

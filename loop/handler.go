@@ -32,9 +32,11 @@ type WakeHandler interface {
 }
 
 // WritableHandler is implemented by handlers that want to know when a
-// connection's outbound queue, after passing the high watermark (or after
-// a TryWrite failed), has drained below the low watermark. OnWritable runs
-// on the connection's loop goroutine.
+// connection that had no room has room again: its outbound queue, after
+// passing the high watermark (or after a TryWrite failed on it), has
+// drained below the low watermark, or the memory budget that refused a
+// TryWrite allows again. OnWritable runs on the connection's loop
+// goroutine, outside any read.
 type WritableHandler interface {
 	OnWritable(c Conn)
 }
@@ -119,9 +121,13 @@ type Conn interface {
 	// it like Write. Loop only.
 	WriteFrame(msg []byte) error
 	// TryWrite queues p like Write unless that would take the outbound
-	// queue above the high watermark: then it queues nothing and returns
+	// queue above the high watermark, or, past three quarters of the
+	// memory budget, the queue above its fair share or the total above the
+	// budget: then it queues nothing, sheds nothing, and returns
 	// ErrWouldBlock, and OnWritable runs once the queue has drained below
-	// the low watermark. Loop only.
+	// the low watermark or the budget has room again. A fan-out writer
+	// that flushes its own store-once backlog with TryWrite so never has
+	// more copies queued than the budget allows. Loop only.
 	TryWrite(p []byte) (int, error)
 	// OutboundBuffered returns how many bytes are queued and not yet handed
 	// to the kernel. Loop only.

@@ -27,23 +27,25 @@ type Loop struct {
 	t    transport
 	cnt  counters // atomic; read by Stats
 
-	conns        []*conn // indexed by descriptor
-	listeners    []*listener
-	buf          []byte // shared read buffer
-	cur          *conn  // connection inside OnData, whose input is view
-	view         []byte // unconsumed input of cur
-	vec          [][]byte
-	dirty        []*conn       // connections with output to flush at the end of the batch
-	again        []*conn       // edge-triggered connections that hit the read cap
-	budgetPaused []*conn       // connections not read until the memory budget allows
-	budgetOthers int64         // the other loops' bytes at the round's start (budget.go)
-	budgetConns  int64         // the other loops' connections at the round's start
-	budgetLimit  int64         // the most this loop may bring the total to in this round
-	budgetScan   time.Duration // when the loop last looked for stalled queues (budget.go)
-	w            *wheel        // the loop's timers
-	now          int64         // the wheel's current tick, refreshed every round
-	idle         int           // rounds in a row without events
-	tick         timer         // WithLoopTick
+	conns         []*conn // indexed by descriptor
+	listeners     []*listener
+	buf           []byte // shared read buffer
+	cur           *conn  // connection inside OnData, whose input is view
+	view          []byte // unconsumed input of cur
+	vec           [][]byte
+	dirty         []*conn       // connections with output to flush at the end of the batch
+	again         []*conn       // edge-triggered connections that hit the read cap
+	budgetPaused  []*conn       // connections not read until the memory budget allows
+	budgetWriters []*conn       // connections owed an OnWritable once the budget allows (budgetWait)
+	budgetWoken   []*conn       // the previous budgetWriters, reused
+	budgetOthers  int64         // the other loops' bytes at the round's start (budget.go)
+	budgetConns   int64         // the other loops' connections at the round's start
+	budgetLimit   int64         // the most this loop may bring the total to in this round
+	budgetScan    time.Duration // when the loop last looked for stalled queues (budget.go)
+	w             *wheel        // the loop's timers
+	now           int64         // the wheel's current tick, refreshed every round
+	idle          int           // rounds in a row without events
+	tick          timer         // WithLoopTick
 
 	// Read by the watchdog and Health from other goroutines.
 	turnAt    atomic.Int64 // monotonic time the loop last woke up
@@ -234,7 +236,7 @@ func (l *Loop) round(n int) (next int, stop bool) {
 		return 0, true
 	}
 	l.retryReads()
-	if len(l.budgetPaused) > 0 || l.e.budgetHold.Load() {
+	if l.budgetWatched() {
 		l.checkBudget()
 	}
 	if l.w.n > 0 {
@@ -264,7 +266,7 @@ func (l *Loop) round(n int) (next int, stop bool) {
 	if wt := l.w.timeout(); wt >= 0 {
 		next = wt
 	}
-	if (len(l.budgetPaused) > 0 || l.e.budgetHold.Load()) && (next < 0 || next > int(budgetPoll/time.Millisecond)) {
+	if l.budgetWatched() && (next < 0 || next > int(budgetPoll/time.Millisecond)) {
 		next = int(budgetPoll / time.Millisecond)
 	}
 	if next != 0 {

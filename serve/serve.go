@@ -146,10 +146,12 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 	return code
 }
 
-// StartGovernor starts the memory governor for s, exports its metrics on
-// reg (if not nil) and stops it in the coordinator's PhaseStopWorkers.
-func StartGovernor(s *server.Server, reg *prometheus.Registry, coord *shutdown.Coordinator, log *slog.Logger) error {
-	g, err := governor.New(s, governor.WithLogger(log))
+// StartGovernor starts the memory governor for s, with opts after its
+// logger, exports its metrics on reg (if not nil) and stops it in the
+// coordinator's PhaseStopWorkers.
+func StartGovernor(s *server.Server, reg *prometheus.Registry, coord *shutdown.Coordinator, log *slog.Logger,
+	opts ...governor.Option) error {
+	g, err := governor.New(s, append([]governor.Option{governor.WithLogger(log)}, opts...)...)
 	if err != nil {
 		return err
 	}

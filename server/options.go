@@ -84,8 +84,9 @@ func WithMaxConnsPerIP(n int) Option { return optionFunc(func(o *options) { o.cf
 
 // WithWatermarks sets each connection's outbound high and low watermarks
 // (defaults 4 MiB and 1 MiB). A write that would take the queue above high
-// meets the slow-consumer policy; TryWrite fails instead. Once the queue has
-// drained below low, OnWritable runs and paused producers resume.
+// meets the slow-consumer policy; TryWrite fails instead (as it does when
+// the memory budget has no room). Once the queue has drained below low,
+// OnWritable runs and paused producers resume.
 func WithWatermarks(high, low int) Option {
 	return optionFunc(func(o *options) { o.cfg.HighWater, o.cfg.LowWater = high, low })
 }

@@ -17,7 +17,8 @@ var errNotRequest = fmt.Errorf("%w: not a request", proto.ErrMalformed)
 // handler serves the push protocol: it decodes each request, applies it to
 // the hub and answers with ACK, ERR or PONG. Its callbacks run on the
 // connections' loops and do not block: publishing queues the MSG frame for
-// each subscriber and wakes the subscriber's loop, whose OnWake writes it.
+// each subscriber and wakes the subscriber's loop, whose OnWake writes it
+// (and OnWritable what did not fit).
 // In a graceful shutdown OnGoodbye ends each connection with a GOAWAY.
 type handler struct {
 	hub    *hub.Hub
@@ -44,12 +45,17 @@ func (h *handler) OnOpen(c server.Conn) {
 	c.SetContext(&connState{sub: h.hub.NewSubscriber(c), scratch: make([]byte, 0, 64)})
 }
 
-// OnWake writes the messages the hub has queued for the connection.
+// OnWake writes the messages the hub has queued for the connection, as
+// many as the connection has room for (its high watermark, the server's
+// memory budget); OnWritable writes the rest.
 func (h *handler) OnWake(c server.Conn) {
 	if st := c.Context().(*connState); !st.gone {
 		h.hub.Flush(st.sub, c)
 	}
 }
+
+// OnWritable runs when a connection that had no room has room again.
+func (h *handler) OnWritable(c server.Conn) { h.OnWake(c) }
 
 // OnGoodbye runs once per connection, on its loop, when the server begins
 // a graceful shutdown (server.Server.Shutdown). In this order it

@@ -39,7 +39,8 @@ import (
 // config is the server's configuration, from the flags.
 type config struct {
 	addr          string
-	governor      bool // run the memory governor
+	governor      bool    // run the memory governor
+	engineBudget  float64 // the governor's engine budget, as a share of the memory limit
 	loops         int
 	maxPayload    int
 	maxBody       int // the codec's limit: larger frames close the connection
@@ -65,17 +66,18 @@ type config struct {
 // defaultConfig returns the defaults of the flags.
 func defaultConfig() config {
 	return config{
-		governor:   true,
-		addr:       "127.0.0.1:9100",
-		maxPayload: proto.DefaultMaxPayload,
-		maxBody:    2 * proto.DefaultMaxPayload,
-		maxTopics:  64,
-		maxPending: 4 << 20,
-		sndBuf:     256 << 10,
-		highWater:  4 << 20,
-		lowWater:   1 << 20,
-		stall:      2 * time.Second,
-		logLevel:   slog.LevelInfo,
+		governor:     true,
+		engineBudget: 0.25,
+		addr:         "127.0.0.1:9100",
+		maxPayload:   proto.DefaultMaxPayload,
+		maxBody:      2 * proto.DefaultMaxPayload,
+		maxTopics:    64,
+		maxPending:   4 << 20,
+		sndBuf:       256 << 10,
+		highWater:    4 << 20,
+		lowWater:     1 << 20,
+		stall:        2 * time.Second,
+		logLevel:     slog.LevelInfo,
 
 		drainTimeout: 25 * time.Second,
 		drainQuiet:   100 * time.Millisecond,
@@ -96,7 +98,7 @@ func main() {
 	flag.IntVar(&cfg.sndBuf, "sndbuf", cfg.sndBuf,
 		"SO_SNDBUF of subscriber connections (0: the system's, autotuned up to net.ipv4.tcp_wmem's maximum)")
 	flag.IntVar(&cfg.highWater, "high-water", cfg.highWater,
-		"output queued for one connection above which it is closed as a slow consumer")
+		"output queued for one connection above which its messages wait in the hub until it drains")
 	flag.IntVar(&cfg.lowWater, "low-water", cfg.lowWater,
 		"output queued below which a connection is no longer backed up; the memory governor sheds only queues above it")
 	flag.Int64Var(&cfg.pubBudget, "publish-budget", -1,
@@ -105,6 +107,8 @@ func main() {
 		"publishers held back this long: close the subscribers whose output has not moved for as long")
 	overLimit := flag.String("over-limit", "close", "subscriber above -max-pending: close it, or drop the message")
 	flag.BoolVar(&cfg.governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
+	flag.Float64Var(&cfg.engineBudget, "engine-budget", cfg.engineBudget,
+		"share of the memory limit the engine may buffer for connections (with -governor; 0: no budget)")
 	flag.StringVar(&cfg.admin, "admin", "127.0.0.1:9091", "admin HTTP address: /metrics, /healthz, /readyz, /debug/pprof (empty: off)")
 	flag.DurationVar(&cfg.stats, "stats", 0, "log counters at this interval (0: only at exit)")
 	flag.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "log level: debug, info, warn, error")
@@ -223,7 +227,7 @@ func run(cfg config) int {
 		if adm != nil {
 			reg = adm.Registry()
 		}
-		if err := serve.StartGovernor(s, reg, coord, log); err != nil {
+		if err := serve.StartGovernor(s, reg, coord, log, governor.WithEngineBudget(cfg.engineBudget)); err != nil {
 			ln.Close()
 			return fail(err)
 		}

@@ -21,9 +21,14 @@ type Sink interface {
 	Close() error
 }
 
-// Writer is what Subscriber.Flush writes to: the subscriber's own
-// connection, inside its OnWake (server.Conn implements it).
+// Writer is what Hub.Flush and Hub.Goodbye write to: the subscriber's own
+// connection, inside its callbacks (server.Conn implements it).
 type Writer interface {
+	// TryWrite queues p unless the connection's queue or the server's
+	// memory budget has no room for it; then it returns an error, and the
+	// connection's OnWritable runs once there is room again.
+	TryWrite(p []byte) (int, error)
+	// Writev queues every buffer, whatever the room (Goodbye's last write).
 	Writev(bufs [][]byte) (int, error)
 }
 
@@ -265,24 +270,69 @@ func (h *Hub) enqueue(s *Subscriber, frame []byte) bool {
 	return true
 }
 
-// Flush writes the messages pending for s to w, its connection, in one
-// Writev. Call it from the connection's OnWake. It returns the error of the
-// write (the connection's slow-consumer policy may refuse it).
+// Flush writes the messages pending for s to w, its connection, one
+// TryWrite each, until the connection has no room: call it from the
+// connection's OnWake and OnWritable. What does not fit stays pending, in
+// order before what is published meanwhile, and counts against the
+// pending limit; the connection's OnWritable says when to flush again.
+// So the connection's queue holds copies of at most what it has room for,
+// and the rest waits here as the one shared frame of each message. Flush
+// returns the error of the write that did not fit (nil when all did).
 func (h *Hub) Flush(s *Subscriber, w Writer) error {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending, s.pendingN = s.spare[:0], 0
 	s.mu.Unlock()
-	if len(batch) == 0 {
-		s.spare = batch
-		return nil
+	var err error
+	k := 0
+	for ; k < len(batch); k++ {
+		if _, err = w.TryWrite(batch[k]); err != nil { // copies the frame into the connection's queue
+			break
+		}
 	}
-	_, err := w.Writev(batch) // copies the frames into the connection's queue
-	h.flushes.Add(1)
-	h.flushed.Add(uint64(len(batch)))
+	if k > 0 {
+		h.flushes.Add(1)
+		h.flushed.Add(uint64(k))
+	}
+	if k < len(batch) {
+		h.putBack(s, batch, k)
+		return err
+	}
 	clear(batch) // drop the references to the shared frames
-	s.spare = batch[:0]
-	return err
+	s.keepSpare(batch)
+	return nil
+}
+
+// spareMax is the most entries a subscriber's spare pending slice keeps:
+// a backlog's larger array goes once it is flushed, so that 5,000
+// subscribers do not each hold two arrays as large as their largest
+// backlog.
+const spareMax = 64
+
+// keepSpare keeps b's array for the next pending list unless it is large.
+func (s *Subscriber) keepSpare(b [][]byte) {
+	if cap(b) > spareMax {
+		b = nil
+	}
+	s.spare = b[:0]
+}
+
+// putBack returns batch[k:], taken by Flush and not written, to the head
+// of s's pending messages, before those published since.
+func (h *Hub) putBack(s *Subscriber, batch [][]byte, k int) {
+	n := 0
+	for _, f := range batch[k:] {
+		n += len(f)
+	}
+	rest := append(batch[:0], batch[k:]...)
+	clear(batch[len(rest):])
+	s.mu.Lock()
+	newer := s.pending
+	s.pending = append(rest, newer...)
+	s.pendingN += n
+	s.mu.Unlock()
+	clear(newer)
+	s.keepSpare(newer)
 }
 
 // Drain stops the hub accepting publishes, for a graceful shutdown: Publish

@@ -40,6 +40,22 @@ func (s *sink) Close() error { s.closes.Add(1); return nil }
 type writer struct {
 	frames [][]byte
 	err    error
+	room   *int // nil: TryWrite always has room; else the bytes it takes before ErrWouldBlock
+}
+
+// TryWrite takes p unless room is set and p does not fit in it.
+func (w *writer) TryWrite(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.room != nil {
+		if *w.room < len(p) {
+			return 0, server.ErrWouldBlock
+		}
+		*w.room -= len(p)
+	}
+	w.frames = append(w.frames, p)
+	return len(p), nil
 }
 
 func (w *writer) Writev(bufs [][]byte) (int, error) {
@@ -538,5 +554,48 @@ func TestDrainWaitsForPublishesInFlight(t *testing.T) {
 	}
 	if st := h.Stats(); st.Topics != 0 || st.Subscriptions != 0 {
 		t.Fatalf("stats after every goodbye %+v", st)
+	}
+}
+
+// TestFlushKeepsWhatDoesNotFit: a connection without room takes what fits;
+// the rest stays pending, before what is published meanwhile, counts
+// against the pending limit, and wakes nobody (the connection's OnWritable
+// will); the next flush writes it, in order.
+func TestFlushKeepsWhatDoesNotFit(t *testing.T) {
+	cd := newCodec(t)
+	h := newHub(t)
+	sk := &sink{}
+	s := h.NewSubscriber(sk)
+	h.Subscribe(s, "t")
+	for i := range 5 {
+		h.Publish([]byte("t"), []byte(fmt.Sprintf("m%d", i)))
+	}
+	frame := len(s.pending[0])
+	room := 2 * frame
+	w := &writer{room: &room}
+	if err := h.Flush(s, w); !errors.Is(err, server.ErrWouldBlock) || len(w.frames) != 2 {
+		t.Fatalf("Flush: %v, %d frames written; want ErrWouldBlock after 2", err, len(w.frames))
+	}
+	if len(s.pending) != 3 || s.pendingN != 3*frame {
+		t.Fatalf("%d frames (%d bytes) pending, want 3 (%d)", len(s.pending), s.pendingN, 3*frame)
+	}
+	h.Publish([]byte("t"), []byte("m5"))
+	if sk.wakes.Load() != 1 {
+		t.Fatalf("woken %d times, want once: a subscriber with messages pending waits for OnWritable", sk.wakes.Load())
+	}
+	room = 1 << 20
+	if err := h.Flush(s, w); err != nil || len(s.pending) != 0 || s.pendingN != 0 {
+		t.Fatalf("Flush: %v, %d pending", err, len(s.pending))
+	}
+	if len(w.frames) != 6 {
+		t.Fatalf("%d frames written, want 6", len(w.frames))
+	}
+	for i, f := range w.frames {
+		if m := decodeMsg(t, cd, f); string(m.Payload) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("frame %d: %q", i, m.Payload)
+		}
+	}
+	if st := h.Stats(); st.Flushes != 2 || st.Flushed != 6 {
+		t.Fatalf("%+v: want 2 flushes of 6 frames", st)
 	}
 }
