@@ -141,13 +141,11 @@ func (c *conn) readAllowance(b int64) (int, bool) {
 	// ones past theirs: the loop's largest queues are closed as slow
 	// consumers, at once, until a read fits.
 	for used+int64(len(l.buf)) > limit && int64(c.OutboundBuffered()) <= share {
-		v := l.largestQueue(share)
+		v, freed := l.shedLargest(share)
 		if v == nil {
 			break
 		}
-		used -= int64(v.OutboundBuffered())
-		l.cnt.slow.Add(1)
-		v.closeNow(ErrSlowConsumer)
+		used -= freed
 	}
 	// No read takes more than the budget has left, nor takes a connection
 	// past its share: what it reads may all become its output (an echo).
@@ -182,14 +180,11 @@ func (c *conn) admitBudget(n int) bool {
 	}
 	l := c.loop
 	for used+int64(n) > b {
-		v := l.largestQueue(share)
+		v, freed := l.shedLargest(share)
 		if v == nil {
 			break
 		}
-		used -= int64(v.OutboundBuffered())
-		l.cnt.slow.Add(1)
-		v.closeNow(ErrSlowConsumer)
-		if v == c {
+		if used -= freed; v == c {
 			return false
 		}
 	}
@@ -259,6 +254,19 @@ func (c *conn) budgetWait() {
 // end of each round, and poll it while idle: connections wait for it.
 func (l *Loop) budgetWatched() bool {
 	return len(l.budgetPaused) > 0 || len(l.budgetWriters) > 0 || l.e.budgetHold.Load()
+}
+
+// shedLargest closes the loop's largest queue above floor as a slow
+// consumer and returns it (nil: none) and the bytes it held.
+func (l *Loop) shedLargest(floor int64) (*conn, int64) {
+	v := l.largestQueue(floor)
+	if v == nil {
+		return nil, 0
+	}
+	freed := int64(v.OutboundBuffered())
+	l.cnt.slow.Add(1)
+	v.closeNow(ErrSlowConsumer)
+	return v, freed
 }
 
 // largestQueue returns the loop's open connection holding the most output
