@@ -108,6 +108,10 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 		}
 	}
 	coord.Add(shutdown.PhaseDrain, "server", s.Shutdown)
+	// Signals before the first connection: a SIGTERM that arrives once
+	// connections are accepted drains them instead of killing the process.
+	stopSignals := coord.Listen()
+	defer stopSignals()
 	for _, h := range hooks {
 		coord.Add(h.Phase, h.Name, h.Fn)
 	}
@@ -137,7 +141,7 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 			coord.Shutdown() // runs the hooks here; Run returns with their result
 		}
 	}()
-	code := coord.Run()
+	code := coord.Wait()
 	select {
 	case <-coord.Done(): // the hooks ran: the drain hook has closed the server
 		<-served

@@ -313,10 +313,19 @@ func (c *Coordinator) Listen() (stop func()) {
 }
 
 // Run listens for signals, waits for the shutdown they start (or one
-// started by a Shutdown call) and returns its exit code, for os.Exit.
+// started by a Shutdown call) and returns its exit code, for os.Exit. A
+// server should call Listen before it accepts its first connection
+// instead, and Wait then: until signals are registered, SIGTERM kills the
+// process with the connections it holds.
 func (c *Coordinator) Run() int {
 	stop := c.Listen()
 	defer stop()
+	return c.Wait()
+}
+
+// Wait waits for the shutdown (started by a signal Listen handles, or by
+// a Shutdown call) and returns its exit code, for os.Exit.
+func (c *Coordinator) Wait() int {
 	<-c.done
 	return c.result.Code
 }

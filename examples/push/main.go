@@ -249,6 +249,10 @@ func run(cfg config) int {
 			}
 		})
 	}
+	// Signals before the first connection: a SIGTERM that arrives once
+	// connections are accepted drains them instead of killing the process.
+	stopSignals := coord.Listen()
+	defer stopSignals()
 	serveErr := make(chan error, 1)
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
@@ -257,7 +261,7 @@ func run(cfg config) int {
 			coord.Shutdown()
 		}
 	}()
-	code := coord.Run()
+	code := coord.Wait()
 	close(stopStats)
 	statsDone.Wait()
 	logStats(log, "stopped", s, h)
