@@ -88,7 +88,7 @@ func whole(s string) [][]byte { return [][]byte{[]byte(s)} }
 
 func bytewise(s string) [][]byte {
 	out := make([][]byte, len(s))
-	for i := range s {
+	for i := range len(s) { // bytes, not runes
 		out[i] = []byte{s[i]}
 	}
 	return out
