@@ -151,13 +151,10 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
-func TestParseRejects(t *testing.T) {
+// rejectCases are malformed requests with the status and the error each gets.
+var rejectCases = func() []rejectCase {
 	long := strings.Repeat("a", 9000)
-	for _, tc := range []struct {
-		in   string
-		want int
-		kind error
-	}{
+	return []rejectCase{
 		{"GET\r\n\r\n", 400, ErrRequestLine},
 		{"GET /\r\n\r\n", 400, ErrRequestLine},
 		{"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, ErrRequestLine},
@@ -192,7 +189,17 @@ func TestParseRejects(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat(long, 4) + "\r\n\r\n", 431, ErrHeadersTooLarge},
 		{"GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", 100) + "\r\n", 431, ErrHeadersTooLarge},
 		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4194305\r\n\r\n", 413, ErrBodyTooLarge},
-	} {
+	}
+}()
+
+type rejectCase struct {
+	in   string
+	want int
+	kind error
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, tc := range rejectCases {
 		code, _ := status(t, tc.in, Limits{})
 		if code != tc.want {
 			t.Errorf("%.60q: status %d, want %d", tc.in, code, tc.want)
