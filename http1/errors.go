@@ -39,6 +39,7 @@ var (
 	ErrBadHeader        = newKind(400, "malformed header line")
 	ErrMissingHost      = newKind(400, "missing Host header")
 	ErrDuplicateHost    = newKind(400, "more than one Host header")
+	ErrBadHost          = newKind(400, "invalid Host header")
 	ErrContentLength    = newKind(400, "invalid Content-Length")
 	ErrSmuggling        = newKind(400, "both Content-Length and Transfer-Encoding")
 	ErrTransferEncoding = newKind(501, "unsupported Transfer-Encoding")

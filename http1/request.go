@@ -175,6 +175,9 @@ func parseHead(h []byte, req *Request, lim *Limits) error {
 		req.Headers = append(req.Headers, Header{Name: name, Value: value})
 		switch {
 		case equalFold(name, "Host"):
+			if !validHost(value) {
+				return ErrBadHost.with(quote(value))
+			}
 			hosts++
 			req.Host = value
 		case equalFold(name, "Content-Length"):
@@ -350,6 +353,32 @@ func tokens(v []byte) func(func([]byte) bool) {
 }
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// validHost reports whether a Host value has only the bytes of
+// uri-host [":" port] (RFC 3986 3.2.2: unreserved, sub-delims,
+// pct-encoding, and the brackets and colons of IP literals): as lenient
+// as net/http, which checks the bytes, not the grammar.
+func validHost(v []byte) bool {
+	for _, b := range v {
+		if !hostByte[b] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "-._~" + "!$&'()*+,;=" + "%:[]" {
+		t[c] = true
+	}
+	return t
+}()
 
 // isToken reports whether b is a non-empty RFC 9110 token.
 func isToken(b []byte) bool {

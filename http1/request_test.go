@@ -134,6 +134,7 @@ func TestParseGood(t *testing.T) {
 		{in: "GET / HTTP/1.2\r\nHost: a\r\n\r\n", method: "GET", target: "/", minor: 1, keep: true},
 		{in: "GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n", method: "GET", target: "http://a/b", minor: 1, keep: true},
 		{in: "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", method: "CONNECT", target: "a:443", minor: 1, keep: true},
+		{in: "GET / HTTP/1.1\r\nHost: [fe80::1%25eth0]:8080\r\n\r\n", method: "GET", target: "/", minor: 1, keep: true},
 	} {
 		code, r := status(t, tc.in, Limits{})
 		if code != 0 {
@@ -166,6 +167,9 @@ var rejectCases = func() []rejectCase {
 		{"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, ErrVersion},
 		{"GET / HTTP/1.1\r\n\r\n", 400, ErrMissingHost},
 		{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, ErrDuplicateHost},
+		{"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, ErrBadHost},
+		{"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400, ErrBadHost},
+		{"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, ErrBadHost},
 		{"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400, ErrBadHeader},
 		{"GET / HTTP/1.1\r\nHost: a\r\nX-A : 1\r\n\r\n", 400, ErrBadHeader},
 		{"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n folded\r\n\r\n", 400, ErrBadHeader},
