@@ -367,18 +367,22 @@ func validHost(v []byte) bool {
 	return true
 }
 
-var hostByte = func() (t [256]bool) {
+var hostByte = asciiSet("-._~" + "!$&'()*+,;=" + "%:[]")
+
+// asciiSet returns a table of the ASCII letters and digits and the bytes
+// of extra.
+func asciiSet(extra string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "-._~" + "!$&'()*+,;=" + "%:[]" {
-		t[c] = true
+	for i := range len(extra) {
+		t[extra[i]] = true
 	}
 	return t
-}()
+}
 
 // isToken reports whether b is a non-empty RFC 9110 token.
 func isToken(b []byte) bool {
@@ -393,18 +397,8 @@ func isToken(b []byte) bool {
 	return true
 }
 
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+// tchar holds the bytes of an RFC 9110 token.
+var tchar = asciiSet("!#$%&'*+-.^_`|~")
 
 // equalFold is ASCII case-insensitive equality, without allocating.
 func equalFold(b []byte, s string) bool {
