@@ -122,15 +122,9 @@ func (c *Chunked) step(b byte) error {
 			c.state = csData
 		}
 	case csDataCR:
-		if b != '\r' {
-			return ErrChunk.with("chunk data not followed by CRLF")
-		}
-		c.state = csDataLF
+		return c.expect(b, '\r', csDataLF, "chunk data not followed by CRLF")
 	case csDataLF:
-		if b != '\n' {
-			return ErrChunk.with("chunk data not followed by CRLF")
-		}
-		c.state = csSize
+		return c.expect(b, '\n', csSize, "chunk data not followed by CRLF")
 	case csTrailer:
 		if b == '\r' {
 			c.state = csFinalLF
@@ -145,16 +139,19 @@ func (c *Chunked) step(b byte) error {
 		}
 		return c.trailerByte(b)
 	case csTrailerLF:
-		if b != '\n' {
-			return ErrChunk.with("trailer line not ended by CRLF")
-		}
-		c.state = csTrailer
+		return c.expect(b, '\n', csTrailer, "trailer line not ended by CRLF")
 	case csFinalLF:
-		if b != '\n' {
-			return ErrChunk.with("body not ended by CRLF")
-		}
-		c.state = csDone
+		return c.expect(b, '\n', csDone, "body not ended by CRLF")
 	}
+	return nil
+}
+
+// expect moves to next if b is want, and fails with reason otherwise.
+func (c *Chunked) expect(b, want byte, next chunkState, reason string) error {
+	if b != want {
+		return ErrChunk.with(reason)
+	}
+	c.state = next
 	return nil
 }
 
