@@ -105,32 +105,13 @@ type connectRun struct {
 // connectOnce runs the connection-setup scenario against a fresh server
 // process of engine.
 func connectOnce(o options, engine string) (connectRun, error) {
-	p, err := startServer(engine, o.loops)
+	var cr connectResult
+	w, err := withServer(func() (*serverProc, error) { return startServer(engine, o.loops) },
+		func(p *serverProc, onWindow func(bool)) error {
+			cr = runConnect(p.addr, o.connectWorkers, o.warmup, o.duration, onWindow)
+			return nil
+		})
 	if err != nil {
-		return connectRun{}, err
-	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-	var cpu0, cpu1 time.Duration
-	var sampleErr error
-	cr := runConnect(p.addr, o.connectWorkers, o.warmup, o.duration, func(start bool) {
-		t, err := processCPU(p.pid())
-		if err != nil && sampleErr == nil {
-			sampleErr = err
-		}
-		if start {
-			cpu0 = t
-		} else {
-			cpu1 = t
-		}
-	})
-	if sampleErr != nil {
-		return connectRun{}, sampleErr
-	}
-	if err := p.alive(); err != nil {
 		return connectRun{}, err
 	}
 	if cr.firstErr != nil {
@@ -141,7 +122,7 @@ func connectOnce(o options, engine string) (connectRun, error) {
 		connsSec:  float64(cr.conns) / cr.window.Seconds(),
 		p50us:     float64(cr.hist.ValueAtQuantile(50)) / 1e3,
 		p99us:     float64(cr.hist.ValueAtQuantile(99)) / 1e3,
-		cpuSec:    (cpu1 - cpu0).Seconds(),
+		cpuSec:    w.cpuSec,
 		errors:    cr.errors,
 		connsDone: float64(cr.conns),
 	}

@@ -179,33 +179,20 @@ func httpOnce(o options, engine string, c httpCase) (httpRun, error) {
 // wrkOnce runs wrk against a fresh server process: first for the warm-up
 // (its output is dropped), then measured.
 func wrkOnce(o options, wrk, engine string, conns int) (wrkRun, error) {
-	p, err := startHTTPServer(engine, o.loops)
+	var wr wrkResult
+	w, err := withServer(func() (*serverProc, error) { return startHTTPServer(engine, o.loops) },
+		func(p *serverProc, onWindow func(bool)) (err error) {
+			if o.warmup > 0 {
+				if _, err := runWrk(wrk, p.addr, conns, o.warmup); err != nil {
+					return err
+				}
+			}
+			onWindow(true)
+			wr, err = runWrk(wrk, p.addr, conns, o.duration)
+			onWindow(false)
+			return err
+		})
 	if err != nil {
-		return wrkRun{}, err
-	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-	if o.warmup > 0 {
-		if _, err := runWrk(wrk, p.addr, conns, o.warmup); err != nil {
-			return wrkRun{}, err
-		}
-	}
-	cpu0, err := processCPU(p.pid())
-	if err != nil {
-		return wrkRun{}, err
-	}
-	wr, err := runWrk(wrk, p.addr, conns, o.duration)
-	if err != nil {
-		return wrkRun{}, err
-	}
-	cpu1, err := processCPU(p.pid())
-	if err != nil {
-		return wrkRun{}, err
-	}
-	if err := p.alive(); err != nil {
 		return wrkRun{}, err
 	}
 	r := wrkRun{
@@ -214,7 +201,7 @@ func wrkOnce(o options, wrk, engine string, conns int) (wrkRun, error) {
 		p50us:  float64(wr.p50) / 1e3,
 		p90us:  float64(wr.p90) / 1e3,
 		p99us:  float64(wr.p99) / 1e3,
-		cpuSec: (cpu1 - cpu0).Seconds(),
+		cpuSec: w.cpuSec,
 		errors: wr.errors,
 	}
 	if r.cpuSec > 0 {

@@ -333,16 +333,12 @@ func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
 
 // idleOnce runs the idle-memory scenario against a fresh server process.
 func idleOnce(o options, engine string) (idleRun, error) {
-	p, err := startServer(engine, o.loops)
-	if err != nil {
-		return idleRun{}, err
-	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-	ir, err := runIdle(p, o.idleConns)
+	var ir idleResult
+	_, err := withServer(func() (*serverProc, error) { return startServer(engine, o.loops) },
+		func(p *serverProc, _ func(bool)) (err error) {
+			ir, err = runIdle(p, o.idleConns)
+			return err
+		})
 	if err != nil {
 		return idleRun{}, err
 	}

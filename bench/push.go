@@ -337,58 +337,40 @@ func buildPush(dir string) (string, error) {
 
 // pushOnce runs the push scenario against a fresh push server.
 func pushOnce(o options, bin string) (pushRun, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return pushRun{}, err
-	}
-	p, err := startProc("push", addr, bin, "-addr", addr, "-admin=", "-loops", strconv.Itoa(o.loops), "-log-level", "warn")
-	if err != nil {
-		return pushRun{}, err
-	}
-	track(p)
-	defer func() {
-		track(nil)
-		p.stop()
-	}()
-
-	var cpu0, cpu1 time.Duration
-	var rssSub, rssPeak atomic.Int64
-	var sampleErr error
-	sample := func() {
-		if rss, err := processRSS(p.pid()); err == nil {
-			rssPeak.Store(max(rssPeak.Load(), rss))
-		}
-	}
-	cfg := pushConfig{addr: addr, subs: o.pushSubs, rate: o.pushRate, size: o.pushSize, duration: o.pushDuration, drain: pushDrain}
-	pr, err := runPush(cfg, func() {
-		time.Sleep(200 * time.Millisecond) // let the server settle
-		rss, err := processRSS(p.pid())
+	start := func() (*serverProc, error) {
+		addr, err := freeAddr()
 		if err != nil {
-			sampleErr = err
+			return nil, err
 		}
-		rssSub.Store(rss)
-		rssPeak.Store(rss)
-	}, func(start bool) {
-		t, err := processCPU(p.pid())
-		if err != nil && sampleErr == nil {
-			sampleErr = err
+		return startProc("push", addr, bin, "-addr", addr, "-admin=", "-loops", strconv.Itoa(o.loops), "-log-level", "warn")
+	}
+	var pr pushResult
+	var rssSub, rssPeak atomic.Int64
+	w, err := withServer(start, func(p *serverProc, onWindow func(bool)) error {
+		var subErr error
+		sample := func() {
+			if rss, err := processRSS(p.pid()); err == nil {
+				rssPeak.Store(max(rssPeak.Load(), rss))
+			}
 		}
-		if start {
-			cpu0 = t
-		} else {
-			cpu1 = t
-			sample()
+		cfg := pushConfig{addr: p.addr, subs: o.pushSubs, rate: o.pushRate, size: o.pushSize, duration: o.pushDuration, drain: pushDrain}
+		var err error
+		pr, err = runPush(cfg, func() {
+			time.Sleep(200 * time.Millisecond) // let the server settle
+			rss, err := processRSS(p.pid())
+			subErr = err
+			rssSub.Store(rss)
+			rssPeak.Store(rss)
+		}, onWindow, sample)
+		if err != nil {
+			return err
 		}
-	}, sample)
+		return subErr
+	})
 	if err != nil {
 		return pushRun{}, err
 	}
-	if sampleErr != nil {
-		return pushRun{}, sampleErr
-	}
-	if err := p.alive(); err != nil {
-		return pushRun{}, err
-	}
+	rssPeak.Store(max(rssPeak.Load(), w.rss)) // the sample at the last delivery
 	if pr.firstErr != nil {
 		prog.note("first error: %v", pr.firstErr)
 	}
@@ -404,7 +386,7 @@ func pushOnce(o options, bin string) (pushRun, error) {
 		p99ms:     ms(99),
 		p999ms:    ms(99.9),
 		maxms:     float64(pr.hist.Max()) / 1e6,
-		cpuSec:    (cpu1 - cpu0).Seconds(),
+		cpuSec:    w.cpuSec,
 		rssSubMiB: float64(rssSub.Load()) / (1 << 20),
 		rssPeak:   float64(rssPeak.Load()) / (1 << 20),
 		errors:    pr.errors + max(pr.expected-pr.delivered, 0) + max(pr.expected-pr.handed, 0),

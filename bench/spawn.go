@@ -80,15 +80,24 @@ type loadFigures struct {
 	errors int64   // failed connections, mismatches
 }
 
-// measureLoad starts a server process with start, runs load against its
-// address and stops it again. load must call onWindow at the start (true)
-// and the end (false) of its measured window, where measureLoad samples
-// the server's CPU time and, at the end, its RSS. A run whose server died
-// is an error; the load's first error is noted in the progress display.
-func measureLoad(start func() (*serverProc, error), load func(addr string, onWindow func(start bool)) (loadResult, error)) (loadFigures, error) {
+// window is what withServer sampled of a server process at the edges of
+// the measured window: its CPU time in the window and its RSS at the end.
+type window struct {
+	cpuSec float64
+	rss    int64 // bytes
+}
+
+// withServer starts a server process with start, runs load against it and
+// stops it again; whatever the server is (this binary with -serve, or
+// another program), every scenario's run goes through here. load must call
+// onWindow at the start (true) and the end (false) of its measured window,
+// if it has one, where withServer samples the server's CPU time and, at the
+// end, its RSS. A run whose load failed, whose samples could not be read or
+// whose server died is an error.
+func withServer(start func() (*serverProc, error), load func(p *serverProc, onWindow func(start bool)) error) (window, error) {
 	p, err := start()
 	if err != nil {
-		return loadFigures{}, err
+		return window{}, err
 	}
 	track(p)
 	defer func() {
@@ -98,7 +107,7 @@ func measureLoad(start func() (*serverProc, error), load func(addr string, onWin
 	var cpu0, cpu1 time.Duration
 	var rss int64
 	var sampleErr error
-	lr, err := load(p.addr, func(start bool) {
+	err = load(p, func(start bool) {
 		var err error
 		if start {
 			cpu0, err = processCPU(p.pid())
@@ -110,12 +119,27 @@ func measureLoad(start func() (*serverProc, error), load func(addr string, onWin
 		}
 	})
 	if err != nil {
-		return loadFigures{}, err
+		return window{}, err
 	}
 	if sampleErr != nil {
-		return loadFigures{}, sampleErr
+		return window{}, sampleErr
 	}
 	if err := p.alive(); err != nil {
+		return window{}, err
+	}
+	return window{cpuSec: (cpu1 - cpu0).Seconds(), rss: rss}, nil
+}
+
+// measureLoad runs load, a load generator of loadResults, against a server
+// process started with start (see withServer) and returns its figures; the
+// load's first error is noted in the progress display.
+func measureLoad(start func() (*serverProc, error), load func(addr string, onWindow func(start bool)) (loadResult, error)) (loadFigures, error) {
+	var lr loadResult
+	w, err := withServer(start, func(p *serverProc, onWindow func(bool)) (err error) {
+		lr, err = load(p.addr, onWindow)
+		return err
+	})
+	if err != nil {
 		return loadFigures{}, err
 	}
 	if lr.firstErr != nil {
@@ -126,8 +150,8 @@ func measureLoad(start func() (*serverProc, error), load func(addr string, onWin
 		p50us:  float64(lr.hist.ValueAtQuantile(50)) / 1e3,
 		p99us:  float64(lr.hist.ValueAtQuantile(99)) / 1e3,
 		p999us: float64(lr.hist.ValueAtQuantile(99.9)) / 1e3,
-		cpuSec: (cpu1 - cpu0).Seconds(),
-		rssMiB: float64(rss) / (1 << 20),
+		cpuSec: w.cpuSec,
+		rssMiB: float64(w.rss) / (1 << 20),
 		errors: lr.errors + lr.mismatch,
 	}
 	if f.cpuSec > 0 {
