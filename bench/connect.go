@@ -132,21 +132,28 @@ func connectOnce(o options, engine string) (connectRun, error) {
 	return r, nil
 }
 
-// runConnects runs the connection-setup scenario for every engine, o.runs
-// times, engines alternated, and reports whether anything failed.
-func runConnects(o options, res *results) (failed bool) {
+// connectScenario measures the connection setup rate: runConnect against
+// every engine.
+type connectScenario struct{}
+
+func (connectScenario) name() string { return "connect" }
+
+func (connectScenario) plan(o options) { prog.plan(o.runs*len(o.engines), loadEstimate(o)) }
+
+func (connectScenario) run(o options, res *results) (failed bool) {
 	res.connect = map[string][]connectRun{}
-	est := o.warmup + o.duration + 300*time.Millisecond
-	for range o.runs {
-		for _, e := range o.engines {
-			prog.begin(fmt.Sprintf("connect %dw %s", o.connectWorkers, e), est)
-			r, err := connectOnce(o, e)
-			failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f conn/s, p99 %.1f µs, %.1f server CPU-ms per 1,000, %d errors",
-				r.connsSec, r.p99us, r.cpuPer1k, r.errors)) || failed
-			res.connect[e] = append(res.connect[e], r)
-		}
+	return alternate(o, o.engines, fmt.Sprintf("connect %dw", o.connectWorkers), loadEstimate(o), res.connect,
+		func(e string) (connectRun, error) { return connectOnce(o, e) },
+		func(r *connectRun) (*int64, string) {
+			return &r.errors, fmt.Sprintf("%.0f conn/s, p99 %.1f µs, %.1f server CPU-ms per 1,000, %d errors",
+				r.connsSec, r.p99us, r.cpuPer1k, r.errors)
+		})
+}
+
+func (connectScenario) section(b *strings.Builder, o options, res *results) {
+	if res.connect != nil {
+		connectSection(b, o, res.engines, res.connect)
 	}
-	return failed
 }
 
 // connectSection renders the connection-setup results.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -33,13 +34,24 @@ func parseHTTPOptions(o *options, f httpOpts) error {
 	return err
 }
 
-// planHTTP adds the runs of the HTTP scenario to the progress display.
-func planHTTP(o options) {
-	est := o.warmup + o.duration + 300*time.Millisecond
+// httpScenario is the HTTP "hello" scenario: our client (http_load.go),
+// then wrk if it is on PATH, against the baseline and every engine of
+// -engines that has an HTTP server.
+type httpScenario struct{}
+
+func (httpScenario) name() string { return "http" }
+
+func (httpScenario) plan(o options) {
 	engines := len(httpEngines(o.engines))
-	prog.plan(len(o.httpConns)*len(o.httpDepths)*o.runs*engines, est)
+	prog.plan(len(o.httpConns)*len(o.httpDepths)*o.runs*engines, loadEstimate(o))
 	if wrkPath() != "" {
 		prog.plan(len(o.httpConns)*o.runs*engines, wrkEstimate(o))
+	}
+}
+
+func (httpScenario) section(b *strings.Builder, o options, res *results) {
+	if res.http != nil {
+		httpSection(b, o, res.http)
 	}
 }
 
@@ -103,10 +115,9 @@ func httpEngines(engines []string) []string {
 	return out
 }
 
-// runHTTP runs the HTTP scenario, our client first and then wrk, o.runs
-// times per engine and case, engines alternated run by run; it reports
-// whether anything failed.
-func runHTTP(o options, res *results) (failed bool) {
+// run runs the HTTP scenario, our client first and then wrk, o.runs times
+// per engine and case, engines alternated run by run.
+func (httpScenario) run(o options, res *results) (failed bool) {
 	h := &httpResults{
 		engines: httpEngines(o.engines),
 		runs:    map[httpCase]map[string][]httpRun{},
@@ -124,18 +135,14 @@ func runHTTP(o options, res *results) (failed bool) {
 			h.cases = append(h.cases, httpCase{conns: c, depth: d})
 		}
 	}
-	est := o.warmup + o.duration + 300*time.Millisecond
 	for _, c := range h.cases {
 		h.runs[c] = map[string][]httpRun{}
-		for range o.runs {
-			for _, e := range h.engines {
-				prog.begin(fmt.Sprintf("http %dc d%d %s", c.conns, c.depth, e), est)
-				r, err := httpOnce(o, e, c)
-				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
-					r.reqSec, r.p99us, r.cpuSec, r.errors)) || failed
-				h.runs[c][e] = append(h.runs[c][e], r)
-			}
-		}
+		failed = alternate(o, h.engines, fmt.Sprintf("http %dc d%d", c.conns, c.depth), loadEstimate(o), h.runs[c],
+			func(e string) (httpRun, error) { return httpOnce(o, e, c) },
+			func(r *httpRun) (*int64, string) {
+				return &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
+					r.reqSec, r.p99us, r.cpuSec, r.errors)
+			}) || failed
 	}
 	if h.wrk == "" {
 		if os.Getenv("CI") == "true" {
@@ -145,18 +152,14 @@ func runHTTP(o options, res *results) (failed bool) {
 		prog.line("http: wrk is not on PATH, its runs are skipped")
 		return failed
 	}
-	wrkEst := wrkEstimate(o)
 	for _, n := range o.httpConns {
 		h.wrkRuns[n] = map[string][]wrkRun{}
-		for range o.runs {
-			for _, e := range h.engines {
-				prog.begin(fmt.Sprintf("wrk %dc %s", n, e), wrkEst)
-				r, err := wrkOnce(o, h.wrk, e, n)
-				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
-					r.reqSec, r.p99us, r.cpuSec, r.errors)) || failed
-				h.wrkRuns[n][e] = append(h.wrkRuns[n][e], r)
-			}
-		}
+		failed = alternate(o, h.engines, fmt.Sprintf("wrk %dc", n), wrkEstimate(o), h.wrkRuns[n],
+			func(e string) (wrkRun, error) { return wrkOnce(o, h.wrk, e, n) },
+			func(r *wrkRun) (*int64, string) {
+				return &r.errors, fmt.Sprintf("%.0f req/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
+					r.reqSec, r.p99us, r.cpuSec, r.errors)
+			}) || failed
 	}
 	return failed
 }

@@ -6,8 +6,80 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
+
+// idleScenario measures the server memory per idle connection: runIdle
+// against every engine, -idle-conns connections.
+type idleScenario struct{}
+
+func (idleScenario) name() string { return "idle" }
+
+func (idleScenario) plan(o options) {
+	prog.plan(o.runs*len(o.engines), idleEstimate(o.idleConns))
+}
+
+func (idleScenario) run(o options, res *results) (failed bool) {
+	res.idleN = o.idleConns
+	res.idle = map[string][]idleRun{}
+	if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
+		prog.line("warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n", lim, o.idleConns)
+	}
+	return alternate(o, o.engines, fmt.Sprintf("idle %dc", o.idleConns), idleEstimate(o.idleConns), res.idle,
+		func(e string) (idleRun, error) { return idleOnce(o, e) },
+		func(r *idleRun) (*int64, string) {
+			return &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors)
+		})
+}
+
+func (idleScenario) section(b *strings.Builder, _ options, res *results) {
+	if res.idle == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n## idle: %d connections, one 64 B echo each, then %v idle\n\n", res.idleN, idleSettle)
+	idleTable(b, res.engines, res.idle)
+	b.WriteString(idleLegend)
+}
+
+// idleEstimate is the expected time of one idle run, for the progress bar.
+func idleEstimate(conns int) time.Duration {
+	return idleSettle + time.Second + time.Duration(conns)*50*time.Microsecond
+}
+
+// idleOnce runs the idle-memory scenario against a fresh server process.
+func idleOnce(o options, engine string) (idleRun, error) {
+	var ir idleResult
+	_, err := withServer(func() (*serverProc, error) { return startServer(engine, o.loops) },
+		func(p *serverProc, _ func(bool)) (err error) {
+			ir, err = runIdle(p, o.idleConns)
+			return err
+		})
+	if err != nil {
+		return idleRun{}, err
+	}
+	if ir.firstErr != nil {
+		prog.note("first error: %v", ir.firstErr)
+	}
+	return idleRun{
+		ok:        ir.conns > 0,
+		kibConn:   ir.perConnKiB(),
+		beforeMiB: float64(ir.rssBefore) / (1 << 20),
+		afterMiB:  float64(ir.rssAfter) / (1 << 20),
+		conns:     float64(ir.conns),
+		errors:    int64(ir.errors),
+	}, nil
+}
+
+// idleRun is the outcome of one idle-memory run of one engine.
+type idleRun struct {
+	ok        bool
+	kibConn   float64
+	beforeMiB float64
+	afterMiB  float64
+	conns     float64
+	errors    int64
+}
 
 // idleMsgSize is the size of the one echo made on every idle connection.
 const idleMsgSize = 64
@@ -81,3 +153,28 @@ func idleEcho(i int, c *net.TCPConn) error {
 	}
 	return nil
 }
+
+func idleTable(b *strings.Builder, engines []string, byEngine map[string][]idleRun) {
+	b.WriteString("| engine | KiB per connection | server RSS before (MiB) | server RSS after (MiB) | connections | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
+	for _, e := range engines {
+		all := byEngine[e]
+		runs := okRuns(all, func(r idleRun) bool { return r.ok })
+		var errs int64
+		for _, r := range all {
+			errs += r.errors
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e,
+			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.kibConn })), fmtFloat1),
+			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.beforeMiB })), fmtFloat1),
+			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.afterMiB })), fmtFloat1),
+			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.conns })), fmtInt),
+			errs)
+	}
+}
+
+const idleLegend = `
+KiB per connection is (server RSS with the connections open − server RSS before) ÷ connections,
+median over runs, min–max in parentheses. It counts the server process's own memory: socket
+buffers live in the kernel and are not part of its RSS.
+`

@@ -58,7 +58,7 @@ func main() {
 		serveEngine = flag.String("serve", "", "run this engine's server (see -proto) in the foreground until SIGTERM/SIGINT (used by the orchestrator)")
 		addr        = flag.String("addr", "127.0.0.1:9000", "listen address for -serve")
 		engines     = flag.String("engines", "shoal,stdnet,gnet,nbio", "engines to compare, from "+engineNames())
-		scenario    = flag.String("scenario", "echo", "echo, open, idle, connect, push, http or all")
+		scenario    = flag.String("scenario", "echo", scenarioNames())
 		conns       = flag.String("conns", "100,1000", "connection counts (echo)")
 		sizes       = flag.String("sizes", "64,1024", "message sizes in bytes, at least 8 (echo)")
 		depths      = flag.String("pipeline", "1,16", "messages in flight per connection (echo)")
@@ -135,9 +135,7 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 		}
 		o.engines = append(o.engines, e)
 	}
-	switch scenario {
-	case "echo", "open", "idle", "connect", "push", "http", "all":
-	default:
+	if scenario != "all" && scenarioNamed(scenario) == nil {
 		return o, fmt.Errorf("unknown scenario %q", scenario)
 	}
 	var err error
@@ -211,77 +209,17 @@ func orchestrate(o options) int {
 		os.Exit(130)
 	}()
 
+	var run []scenario
+	for _, s := range scenarios {
+		if o.has(s.name()) {
+			run = append(run, s)
+			s.plan(o)
+		}
+	}
 	res := &results{engines: o.engines}
 	failed := false
-	if o.has("echo") {
-		for _, c := range o.conns {
-			for _, s := range o.sizes {
-				for _, d := range o.depths {
-					res.cases = append(res.cases, echoCase{conns: c, size: s, depth: d})
-				}
-			}
-		}
-	}
-	if o.has("open") {
-		for _, c := range o.openConns {
-			for _, r := range o.rates {
-				res.cases = append(res.cases, echoCase{conns: c, size: o.openSize, rate: r})
-			}
-		}
-	}
-	echoEst := o.warmup + o.duration + 300*time.Millisecond
-	prog.plan(len(res.cases)*o.runs*len(o.engines), echoEst)
-	if o.has("idle") {
-		prog.plan(o.runs*len(o.engines), idleEstimate(o.idleConns))
-	}
-	if o.has("connect") {
-		prog.plan(o.runs*len(o.engines), echoEst)
-	}
-	if o.has("http") {
-		planHTTP(o)
-	}
-	if o.has("push") {
-		prog.plan(o.runs, pushEstimate(o))
-	}
-
-	res.echo = map[echoCase]map[string][]echoRun{}
-	for _, c := range res.cases {
-		res.echo[c] = map[string][]echoRun{}
-		for range o.runs {
-			for _, e := range o.engines {
-				prog.begin(c.label()+" "+e, echoEst)
-				r, err := echoOnce(o, e, c)
-				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors",
-					r.msgsSec, r.p99us, r.cpuSec, r.errors)) || failed
-				res.echo[c][e] = append(res.echo[c][e], r)
-			}
-		}
-	}
-
-	if o.has("idle") {
-		res.idleN = o.idleConns
-		res.idle = map[string][]idleRun{}
-		if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
-			prog.line("warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n", lim, o.idleConns)
-		}
-		for range o.runs {
-			for _, e := range o.engines {
-				prog.begin(fmt.Sprintf("idle %dc %s", o.idleConns, e), idleEstimate(o.idleConns))
-				r, err := idleOnce(o, e)
-				failed = prog.settle(err, &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors",
-					r.kibConn, r.conns, r.errors)) || failed
-				res.idle[e] = append(res.idle[e], r)
-			}
-		}
-	}
-	if o.has("connect") {
-		failed = runConnects(o, res) || failed
-	}
-	if o.has("push") {
-		failed = runPushes(o, res) || failed
-	}
-	if o.has("http") {
-		failed = runHTTP(o, res) || failed
+	for _, s := range run {
+		failed = s.run(o, res) || failed
 	}
 	prog.finish()
 
@@ -307,50 +245,4 @@ func orchestrate(o options) int {
 		return 1
 	}
 	return 0
-}
-
-// echoOnce runs one echo case against a fresh server process of engine.
-func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
-	start := func() (*serverProc, error) { return startServer(engine, o.loops) }
-	f, err := measureLoad(start, func(addr string, onWindow func(bool)) (loadResult, error) {
-		if c.rate > 0 {
-			return runOpen(openConfig{
-				addr: addr, conns: c.conns, size: c.size, rate: float64(c.rate),
-				warmup: o.warmup, duration: o.duration,
-			}, onWindow)
-		}
-		return runLoad(loadConfig{
-			addr: addr, conns: c.conns, size: c.size, depth: c.depth,
-			warmup: o.warmup, duration: o.duration,
-		}, onWindow)
-	})
-	if err != nil {
-		return echoRun{}, err
-	}
-	return echoRun{ok: true, msgsSec: f.perSec, p50us: f.p50us, p99us: f.p99us, p999us: f.p999us, lagus: f.lagus,
-		cpuSec: f.cpuSec, perCPU: f.perCPU, rssMiB: f.rssMiB, errors: f.errors}, nil
-}
-
-// idleOnce runs the idle-memory scenario against a fresh server process.
-func idleOnce(o options, engine string) (idleRun, error) {
-	var ir idleResult
-	_, err := withServer(func() (*serverProc, error) { return startServer(engine, o.loops) },
-		func(p *serverProc, _ func(bool)) (err error) {
-			ir, err = runIdle(p, o.idleConns)
-			return err
-		})
-	if err != nil {
-		return idleRun{}, err
-	}
-	if ir.firstErr != nil {
-		prog.note("first error: %v", ir.firstErr)
-	}
-	return idleRun{
-		ok:        ir.conns > 0,
-		kibConn:   ir.perConnKiB(),
-		beforeMiB: float64(ir.rssBefore) / (1 << 20),
-		afterMiB:  float64(ir.rssAfter) / (1 << 20),
-		conns:     float64(ir.conns),
-		errors:    int64(ir.errors),
-	}, nil
 }

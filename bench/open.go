@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -273,18 +272,6 @@ func (w *openWorker) receive(phase *atomic.Int32) {
 		}
 		r.Discard(w.size)
 	}
-}
-
-// openSection renders the open-loop cases of res.
-func openSection(b *strings.Builder, res *results) {
-	for _, c := range res.cases {
-		if c.rate == 0 {
-			continue
-		}
-		fmt.Fprintf(b, "\n## open loop: %d connections, %d B messages, %d msgs/s scheduled\n\n", c.conns, c.size, c.rate)
-		echoTable(b, res.engines, res.echo[c], true)
-	}
-	b.WriteString(openLegend)
 }
 
 const openLegend = `

@@ -397,9 +397,15 @@ func pushOnce(o options, bin string) (pushRun, error) {
 	return r, nil
 }
 
-// runPushes builds the push server and runs the push scenario o.runs
-// times; it reports whether anything failed.
-func runPushes(o options, res *results) (failed bool) {
+// pushScenario is the push scenario; it has one engine, shoal.
+type pushScenario struct{}
+
+func (pushScenario) name() string { return "push" }
+
+func (pushScenario) plan(o options) { prog.plan(o.runs, pushEstimate(o)) }
+
+// run builds the push server and runs the push scenario o.runs times.
+func (pushScenario) run(o options, res *results) (failed bool) {
 	est := pushEstimate(o)
 	label := fmt.Sprintf("push %d subs %g/s %dB shoal", o.pushSubs, o.pushRate, o.pushSize)
 	dir, err := os.MkdirTemp("", "shoal-bench-push-")
@@ -425,6 +431,12 @@ func runPushes(o options, res *results) (failed bool) {
 // pushEstimate is the expected time of one push run, for the progress bar.
 func pushEstimate(o options) time.Duration {
 	return o.pushDuration + time.Duration(o.pushSubs)*200*time.Microsecond + time.Second
+}
+
+func (pushScenario) section(b *strings.Builder, o options, res *results) {
+	if res.push != nil {
+		pushSection(b, o, res.push)
+	}
 }
 
 // pushSection renders the push results.

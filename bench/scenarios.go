@@ -3,8 +3,81 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 )
+
+// scenario is one part of the benchmark, named by -scenario: it plans its
+// runs in the progress display, runs them into res (every run against a
+// fresh server process through withServer, engines alternated run by run)
+// and writes its section of the report. A new scenario is a file with its
+// load, its type and its section, and an entry in scenarios.
+type scenario interface {
+	name() string
+	// plan adds the runs of the scenario to the progress display.
+	plan(o options)
+	// run runs the scenario into res; it reports whether any run failed
+	// or counted errors.
+	run(o options, res *results) (failed bool)
+	// section writes the scenario's part of the report from res, nothing
+	// if it did not run.
+	section(b *strings.Builder, o options, res *results)
+}
+
+// scenarios are every scenario, in the order they run and are reported.
+var scenarios = []scenario{
+	echoScenario{},
+	echoScenario{open: true},
+	idleScenario{},
+	connectScenario{},
+	pushScenario{},
+	httpScenario{},
+}
+
+// scenarioNamed returns the scenario called name, or nil.
+func scenarioNamed(name string) scenario {
+	for _, s := range scenarios {
+		if s.name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// scenarioNames lists the scenarios for -scenario's help: "echo, open, … or all".
+func scenarioNames() string {
+	var names []string
+	for _, s := range scenarios {
+		names = append(names, s.name())
+	}
+	return strings.Join(names, ", ") + " or all"
+}
+
+// alternate runs once o.runs times for each of engines, engines alternated
+// run by run (A B C A B C …), and appends every run to its engine's in
+// byEngine. Each run is a step of the progress display, named label and
+// the engine and expected to take est; outcome says where a failed run is
+// counted as an error, and the summary of a run that did not fail. It
+// reports whether any run failed or counted errors.
+func alternate[R any](o options, engines []string, label string, est time.Duration, byEngine map[string][]R,
+	once func(engine string) (R, error), outcome func(r *R) (errs *int64, summary string)) (failed bool) {
+	for range o.runs {
+		for _, e := range engines {
+			prog.begin(label+" "+e, est)
+			r, err := once(e)
+			errs, summary := outcome(&r)
+			failed = prog.settle(err, errs, summary) || failed
+			byEngine[e] = append(byEngine[e], r)
+		}
+	}
+	return failed
+}
+
+// loadEstimate is the expected time of one run of a load with a warm-up
+// and a measured window, for the progress display.
+func loadEstimate(o options) time.Duration {
+	return o.warmup + o.duration + 300*time.Millisecond
+}
 
 // scenarioOpts are the flags of the open, connect and push scenarios and
 // of CPU pinning.
@@ -61,9 +134,4 @@ func parseScenarioOptions(o *options, f scenarioOpts) error {
 		return fmt.Errorf("-push-size must be at least %d", pushHeader)
 	}
 	return nil
-}
-
-// idleEstimate is the expected time of one idle run, for the progress bar.
-func idleEstimate(conns int) time.Duration {
-	return idleSettle + time.Second + time.Duration(conns)*50*time.Microsecond
 }
