@@ -59,8 +59,7 @@ func reportCharts(o options, res *results) []chart {
 				ylabel: "KiB per connection",
 				groups: []string{fmt.Sprintf("%d conns", res.idleN)},
 				series: engineSeries(res.engines, 1, func(e string, _ int) spread {
-					return spreadOf(collect(okRuns(res.idle[e], func(r idleRun) bool { return r.ok }),
-						func(r idleRun) float64 { return r.kibConn }))
+					return rowOf(res.idle[e]).spread(func(r idleRun) float64 { return r.kibConn })
 				}),
 			}},
 		})
@@ -101,7 +100,7 @@ func echoCharts(res *results) []chart {
 				p.groups = append(p.groups, fmt.Sprintf("%d conns, %s", c.conns, fmtSize(c.size)))
 			}
 			p.series = engineSeries(res.engines, len(cases), func(e string, i int) spread {
-				return echoSpread(res.echo[cases[i]][e], f)
+				return rowOf(res.echo[cases[i]][e]).spread(f)
 			})
 			ps = append(ps, p)
 		}
@@ -144,7 +143,7 @@ func openChart(res *results) (chart, bool) {
 		p.groups = append(p.groups, g)
 	}
 	p.series = engineSeries(res.engines, len(cases), func(e string, i int) spread {
-		return echoSpread(res.echo[cases[i]][e], func(r echoRun) float64 { return r.p99us })
+		return rowOf(res.echo[cases[i]][e]).spread(func(r echoRun) float64 { return r.p99us })
 	})
 	return chart{
 		section: "open", name: "open-p99",
@@ -159,7 +158,7 @@ func connectChart(o options, res *results) chart {
 	group := []string{fmt.Sprintf("%d workers", o.connectWorkers)}
 	col := func(f func(connectRun) float64) []series {
 		return engineSeries(res.engines, 1, func(e string, _ int) spread {
-			return spreadOf(collect(okRuns(res.connect[e], func(r connectRun) bool { return r.ok }), f))
+			return rowOf(res.connect[e]).spread(f)
 		})
 	}
 	return chart{
@@ -196,8 +195,7 @@ func httpChart(o options, h *httpResults) chart {
 			p.groups = append(p.groups, fmt.Sprintf("%d conns", hc.conns))
 		}
 		p.series = engineSeries(h.engines, len(cases), func(e string, i int) spread {
-			return spreadOf(collect(okRuns(h.runs[cases[i]][e], func(r httpRun) bool { return r.ok }),
-				func(r httpRun) float64 { return r.perCPU }))
+			return rowOf(h.runs[cases[i]][e]).spread(func(r httpRun) float64 { return r.perCPU })
 		})
 		c.panels = append(c.panels, p)
 	}
@@ -207,8 +205,7 @@ func httpChart(o options, h *httpResults) chart {
 			p.groups = append(p.groups, fmt.Sprintf("%d conns", n))
 		}
 		p.series = engineSeries(h.engines, len(o.httpConns), func(e string, i int) spread {
-			return spreadOf(collect(okRuns(h.wrkRuns[o.httpConns[i]][e], func(r wrkRun) bool { return r.ok }),
-				func(r wrkRun) float64 { return r.perCPU }))
+			return rowOf(h.wrkRuns[o.httpConns[i]][e]).spread(func(r wrkRun) float64 { return r.perCPU })
 		})
 		c.panels = append(c.panels, p)
 	}
@@ -226,10 +223,6 @@ func engineSeries(engines []string, groups int, f func(engine string, group int)
 		ss = append(ss, s)
 	}
 	return ss
-}
-
-func echoSpread(runs []echoRun, f func(echoRun) float64) spread {
-	return spreadOf(collect(okRuns(runs, func(r echoRun) bool { return r.ok }), f))
 }
 
 func fmtSize(n int) string {

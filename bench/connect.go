@@ -161,28 +161,17 @@ func connectSection(b *strings.Builder, o options, engines []string, byEngine ma
 	fmt.Fprintf(b, "\n## connect: %d workers dialing, one 64 B echo per connection, close with reset\n\n", o.connectWorkers)
 	b.WriteString("| engine | connections/s | p50 (µs) | p99 (µs) | server CPU (s) | server CPU-ms per 1,000 conns | vs stdnet | vs gnet | connections | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	per1k := map[string]spread{}
+	per1k := spreads(engines, byEngine, func(r connectRun) float64 { return r.cpuPer1k })
 	for _, e := range engines {
-		runs := okRuns(byEngine[e], func(r connectRun) bool { return r.ok })
-		per1k[e] = spreadOf(collect(runs, func(r connectRun) float64 { return r.cpuPer1k }))
-	}
-	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r connectRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
-			fmtSpread(spreadOf(collect(runs, func(r connectRun) float64 { return r.connsSec })), fmtCount),
-			fmtSpread(spreadOf(collect(runs, func(r connectRun) float64 { return r.p50us })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r connectRun) float64 { return r.p99us })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r connectRun) float64 { return r.cpuSec })), fmtFloat2),
-			fmtSpread(per1k[e], fmtFloat1),
-			inverseRatio(per1k[e], per1k["stdnet"]),
-			inverseRatio(per1k[e], per1k["gnet"]),
-			fmtSpread(spreadOf(collect(runs, func(r connectRun) float64 { return r.connsDone })), fmtInt),
-			errs)
+		row := rowOf(byEngine[e])
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
+			row.cell(func(r connectRun) float64 { return r.connsSec }, fmtCount),
+			row.cell(func(r connectRun) float64 { return r.p50us }, fmtFloat1),
+			row.cell(func(r connectRun) float64 { return r.p99us }, fmtFloat1),
+			row.cell(func(r connectRun) float64 { return r.cpuSec }, fmtFloat2),
+			against(per1k, e, fmtFloat1, inverseRatio, "stdnet", "gnet"),
+			row.cell(func(r connectRun) float64 { return r.connsDone }, fmtInt),
+			row.errs)
 	}
 	b.WriteString(connectLegend)
 }

@@ -143,37 +143,23 @@ func echoTable(b *strings.Builder, engines []string, byEngine map[string][]echoR
 	}
 	fmt.Fprintf(b, "| engine | %s | p50 (µs) | p99 (µs) | p999 (µs) |%s server CPU (s) | msgs per server CPU-s | vs stdnet | vs gnet | server RSS (MiB) | errors |\n", rate, lagHead)
 	fmt.Fprintf(b, "|---|---:|---:|---:|---:|%s---:|---:|---:|---:|---:|---:|\n", lagAlign)
-	perCPU := map[string]spread{}
+	perCPU := spreads(engines, byEngine, func(r echoRun) float64 { return r.perCPU })
 	for _, e := range engines {
-		runs := okRuns(byEngine[e], func(r echoRun) bool { return r.ok })
-		perCPU[e] = spreadOf(collect(runs, func(r echoRun) float64 { return r.perCPU }))
-	}
-	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r echoRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
-		f := func(g func(echoRun) float64, fm func(float64) string) string {
-			return fmtSpread(spreadOf(collect(runs, g)), fm)
-		}
+		row := rowOf(byEngine[e])
 		lagCell := ""
 		if lag {
-			lagCell = " " + f(func(r echoRun) float64 { return r.lagus }, fmtFloat1) + " |"
+			lagCell = " " + row.cell(func(r echoRun) float64 { return r.lagus }, fmtFloat1) + " |"
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |%s %s | %s | %s | %s | %s | %d |\n", e,
-			f(func(r echoRun) float64 { return r.msgsSec }, fmtCount),
-			f(func(r echoRun) float64 { return r.p50us }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.p99us }, fmtFloat1),
-			f(func(r echoRun) float64 { return r.p999us }, fmtFloat1),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |%s %s | %s | %s | %d |\n", e,
+			row.cell(func(r echoRun) float64 { return r.msgsSec }, fmtCount),
+			row.cell(func(r echoRun) float64 { return r.p50us }, fmtFloat1),
+			row.cell(func(r echoRun) float64 { return r.p99us }, fmtFloat1),
+			row.cell(func(r echoRun) float64 { return r.p999us }, fmtFloat1),
 			lagCell,
-			f(func(r echoRun) float64 { return r.cpuSec }, fmtFloat2),
-			fmtSpread(perCPU[e], fmtCount),
-			ratio(perCPU[e], perCPU["stdnet"]),
-			ratio(perCPU[e], perCPU["gnet"]),
-			f(func(r echoRun) float64 { return r.rssMiB }, fmtFloat1),
-			errs)
+			row.cell(func(r echoRun) float64 { return r.cpuSec }, fmtFloat2),
+			against(perCPU, e, fmtCount, ratio, "stdnet", "gnet"),
+			row.cell(func(r echoRun) float64 { return r.rssMiB }, fmtFloat1),
+			row.errs)
 	}
 }
 

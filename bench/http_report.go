@@ -43,69 +43,41 @@ func bestPeer(engines []string, perCPU map[string]spread) string {
 }
 
 func httpTable(b *strings.Builder, engines []string, byEngine map[string][]httpRun) {
-	perCPU := map[string]spread{}
-	for _, e := range engines {
-		runs := okRuns(byEngine[e], func(r httpRun) bool { return r.ok })
-		perCPU[e] = spreadOf(collect(runs, func(r httpRun) float64 { return r.perCPU }))
-	}
+	perCPU := spreads(engines, byEngine, func(r httpRun) float64 { return r.perCPU })
 	peer := bestPeer(engines, perCPU)
 	fmt.Fprintf(b, "| engine | requests/s | p50 (µs) | p99 (µs) | p999 (µs) | server CPU (s) | requests per server CPU-s | vs %s | vs best peer%s | server RSS (MiB) | errors |\n",
 		httpBaseline, peerName(peer))
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r httpRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
-		col := func(f func(httpRun) float64, format func(float64) string) string {
-			return fmtSpread(spreadOf(collect(runs, f)), format)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
-			col(func(r httpRun) float64 { return r.reqSec }, fmtCount),
-			col(func(r httpRun) float64 { return r.p50us }, fmtFloat1),
-			col(func(r httpRun) float64 { return r.p99us }, fmtFloat1),
-			col(func(r httpRun) float64 { return r.p999us }, fmtFloat1),
-			col(func(r httpRun) float64 { return r.cpuSec }, fmtFloat2),
-			fmtSpread(perCPU[e], fmtCount),
-			ratio(perCPU[e], perCPU[httpBaseline]),
-			ratio(perCPU[e], perCPU[peer]),
-			col(func(r httpRun) float64 { return r.rssMiB }, fmtFloat1),
-			errs)
+		row := rowOf(byEngine[e])
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
+			row.cell(func(r httpRun) float64 { return r.reqSec }, fmtCount),
+			row.cell(func(r httpRun) float64 { return r.p50us }, fmtFloat1),
+			row.cell(func(r httpRun) float64 { return r.p99us }, fmtFloat1),
+			row.cell(func(r httpRun) float64 { return r.p999us }, fmtFloat1),
+			row.cell(func(r httpRun) float64 { return r.cpuSec }, fmtFloat2),
+			against(perCPU, e, fmtCount, ratio, httpBaseline, peer),
+			row.cell(func(r httpRun) float64 { return r.rssMiB }, fmtFloat1),
+			row.errs)
 	}
 }
 
 func wrkTable(b *strings.Builder, engines []string, byEngine map[string][]wrkRun) {
-	perCPU := map[string]spread{}
-	for _, e := range engines {
-		runs := okRuns(byEngine[e], func(r wrkRun) bool { return r.ok })
-		perCPU[e] = spreadOf(collect(runs, func(r wrkRun) float64 { return r.perCPU }))
-	}
+	perCPU := spreads(engines, byEngine, func(r wrkRun) float64 { return r.perCPU })
 	peer := bestPeer(engines, perCPU)
 	fmt.Fprintf(b, "| engine | requests/s | p50 (µs) | p90 (µs) | p99 (µs) | server CPU (s) | requests per server CPU-s | vs %s | vs best peer%s | errors |\n",
 		httpBaseline, peerName(peer))
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r wrkRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
-		col := func(f func(wrkRun) float64, format func(float64) string) string {
-			return fmtSpread(spreadOf(collect(runs, f)), format)
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
-			col(func(r wrkRun) float64 { return r.reqSec }, fmtCount),
-			col(func(r wrkRun) float64 { return r.p50us }, fmtFloat1),
-			col(func(r wrkRun) float64 { return r.p90us }, fmtFloat1),
-			col(func(r wrkRun) float64 { return r.p99us }, fmtFloat1),
-			col(func(r wrkRun) float64 { return r.cpuSec }, fmtFloat2),
-			fmtSpread(perCPU[e], fmtCount),
-			ratio(perCPU[e], perCPU[httpBaseline]),
-			ratio(perCPU[e], perCPU[peer]),
-			errs)
+		row := rowOf(byEngine[e])
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
+			row.cell(func(r wrkRun) float64 { return r.reqSec }, fmtCount),
+			row.cell(func(r wrkRun) float64 { return r.p50us }, fmtFloat1),
+			row.cell(func(r wrkRun) float64 { return r.p90us }, fmtFloat1),
+			row.cell(func(r wrkRun) float64 { return r.p99us }, fmtFloat1),
+			row.cell(func(r wrkRun) float64 { return r.cpuSec }, fmtFloat2),
+			against(perCPU, e, fmtCount, ratio, httpBaseline, peer),
+			row.errs)
 	}
 }
 

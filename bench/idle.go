@@ -158,18 +158,13 @@ func idleTable(b *strings.Builder, engines []string, byEngine map[string][]idleR
 	b.WriteString("| engine | KiB per connection | server RSS before (MiB) | server RSS after (MiB) | connections | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
 	for _, e := range engines {
-		all := byEngine[e]
-		runs := okRuns(all, func(r idleRun) bool { return r.ok })
-		var errs int64
-		for _, r := range all {
-			errs += r.errors
-		}
+		row := rowOf(byEngine[e])
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e,
-			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.kibConn })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.beforeMiB })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.afterMiB })), fmtFloat1),
-			fmtSpread(spreadOf(collect(runs, func(r idleRun) float64 { return r.conns })), fmtInt),
-			errs)
+			row.cell(func(r idleRun) float64 { return r.kibConn }, fmtFloat1),
+			row.cell(func(r idleRun) float64 { return r.beforeMiB }, fmtFloat1),
+			row.cell(func(r idleRun) float64 { return r.afterMiB }, fmtFloat1),
+			row.cell(func(r idleRun) float64 { return r.conns }, fmtInt),
+			row.errs)
 	}
 }
 

@@ -445,27 +445,20 @@ func pushSection(b *strings.Builder, o options, runs []pushRun) {
 		o.pushSubs, o.pushRate, o.pushSize, o.pushDuration)
 	b.WriteString("| engine | delivered / expected | deliveries/s | p50 (ms) | p99 (ms) | p999 (ms) | max (ms) | server CPU (s) | deliveries per server CPU-s | server RSS subscribed / peak (MiB) | errors |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	ok := okRuns(runs, func(r pushRun) bool { return r.ok })
-	var errs int64
-	for _, r := range runs {
-		errs += r.errors
-	}
-	f := func(g func(pushRun) float64, fm func(float64) string) string {
-		return fmtSpread(spreadOf(collect(ok, g)), fm)
-	}
+	row := rowOf(runs)
 	fmt.Fprintf(b, "| shoal (examples/push) | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %d |\n",
-		f(func(r pushRun) float64 { return r.delivered }, fmtInt),
-		f(func(r pushRun) float64 { return r.expected }, fmtInt),
-		f(func(r pushRun) float64 { return r.rate }, fmtCount),
-		f(func(r pushRun) float64 { return r.p50ms }, fmtFloat2),
-		f(func(r pushRun) float64 { return r.p99ms }, fmtFloat2),
-		f(func(r pushRun) float64 { return r.p999ms }, fmtFloat2),
-		f(func(r pushRun) float64 { return r.maxms }, fmtFloat2),
-		f(func(r pushRun) float64 { return r.cpuSec }, fmtFloat2),
-		f(func(r pushRun) float64 { return r.perCPU }, fmtCount),
-		f(func(r pushRun) float64 { return r.rssSubMiB }, fmtFloat1),
-		f(func(r pushRun) float64 { return r.rssPeak }, fmtFloat1),
-		errs)
+		row.cell(func(r pushRun) float64 { return r.delivered }, fmtInt),
+		row.cell(func(r pushRun) float64 { return r.expected }, fmtInt),
+		row.cell(func(r pushRun) float64 { return r.rate }, fmtCount),
+		row.cell(func(r pushRun) float64 { return r.p50ms }, fmtFloat2),
+		row.cell(func(r pushRun) float64 { return r.p99ms }, fmtFloat2),
+		row.cell(func(r pushRun) float64 { return r.p999ms }, fmtFloat2),
+		row.cell(func(r pushRun) float64 { return r.maxms }, fmtFloat2),
+		row.cell(func(r pushRun) float64 { return r.cpuSec }, fmtFloat2),
+		row.cell(func(r pushRun) float64 { return r.perCPU }, fmtCount),
+		row.cell(func(r pushRun) float64 { return r.rssSubMiB }, fmtFloat1),
+		row.cell(func(r pushRun) float64 { return r.rssPeak }, fmtFloat1),
+		row.errs)
 	b.WriteString(pushLegend)
 }
 

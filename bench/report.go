@@ -20,14 +20,53 @@ type results struct {
 	http    *httpResults
 }
 
-func okRuns[T any](runs []T, ok func(T) bool) []T {
-	var out []T
-	for _, r := range runs {
-		if ok(r) {
-			out = append(out, r)
+// outcome is what the run of every scenario has: whether it produced
+// numbers (a failed run has none) and the errors it counted.
+type outcome interface {
+	status() (ok bool, errors int64)
+}
+
+func (r echoRun) status() (bool, int64)    { return r.ok, r.errors }
+func (r idleRun) status() (bool, int64)    { return r.ok, r.errors }
+func (r connectRun) status() (bool, int64) { return r.ok, r.errors }
+func (r pushRun) status() (bool, int64)    { return r.ok, r.errors }
+func (r httpRun) status() (bool, int64)    { return r.ok, r.errors }
+func (r wrkRun) status() (bool, int64)     { return r.ok, r.errors }
+
+// row is one engine's runs in a table: ok, those that produced numbers,
+// and errs, the errors of all of them.
+type row[R outcome] struct {
+	ok   []R
+	errs int64
+}
+
+func rowOf[R outcome](runs []R) row[R] {
+	var r row[R]
+	for _, x := range runs {
+		ok, errs := x.status()
+		r.errs += errs
+		if ok {
+			r.ok = append(r.ok, x)
 		}
 	}
-	return out
+	return r
+}
+
+// spread is the median, minimum and maximum of f over the runs with numbers.
+func (r row[R]) spread(f func(R) float64) spread { return spreadOf(collect(r.ok, f)) }
+
+// cell is that spread as a table cell, its numbers written with format.
+func (r row[R]) cell(f func(R) float64, format func(float64) string) string {
+	return fmtSpread(r.spread(f), format)
+}
+
+// spreads returns the spread of f over each engine's runs with numbers.
+func spreads[R outcome](engines []string, byEngine map[string][]R, f func(R) float64) map[string]spread {
+	m := map[string]spread{}
+	for _, e := range engines {
+		m[e] = rowOf(byEngine[e]).spread(f)
+	}
+	return m
 }
 
 // writeReport renders the results as markdown, with the image links of
@@ -51,6 +90,17 @@ func fmtSpread(s spread, f func(float64) string) string {
 		return f(s.med)
 	}
 	return fmt.Sprintf("%s (%s–%s)", f(s.med), f(s.lo), f(s.hi))
+}
+
+// against is the cells of engine e's spread in by, its numbers written
+// with format, and of its ratio vs (ratio, or inverseRatio for a cost) to
+// each of others: "x | r1 | r2".
+func against(by map[string]spread, e string, format func(float64) string, vs func(a, b spread) string, others ...string) string {
+	cells := []string{fmtSpread(by[e], format)}
+	for _, o := range others {
+		cells = append(cells, vs(by[e], by[o]))
+	}
+	return strings.Join(cells, " | ")
 }
 
 func ratio(a, b spread) string {
