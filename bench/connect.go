@@ -138,11 +138,12 @@ type connectScenario struct{}
 
 func (connectScenario) name() string { return "connect" }
 
-func (connectScenario) plan(o options) { prog.plan(o.runs*len(o.engines), loadEstimate(o)) }
+func (connectScenario) plan(o options) { prog.plan(o.runs*len(o.echoEngines()), loadEstimate(o)) }
 
 func (connectScenario) run(o options, res *results) (failed bool) {
 	res.connect = map[string][]connectRun{}
-	return alternate(o, o.engines, fmt.Sprintf("connect %dw", o.connectWorkers), loadEstimate(o), res.connect,
+	noteLeftOut(o, "connect", "echo", hasEchoServer)
+	return alternate(o, o.echoEngines(), fmt.Sprintf("connect %dw", o.connectWorkers), loadEstimate(o), res.connect,
 		func(e string) (connectRun, error) { return connectOnce(o, e) },
 		func(r *connectRun) (*int64, string) {
 			return &r.errors, fmt.Sprintf("%.0f conn/s, p99 %.1f µs, %.1f server CPU-ms per 1,000, %d errors",

@@ -40,17 +40,18 @@ func (s echoScenario) cases(o options) []echoCase {
 }
 
 func (s echoScenario) plan(o options) {
-	prog.plan(len(s.cases(o))*o.runs*len(o.engines), loadEstimate(o))
+	prog.plan(len(s.cases(o))*o.runs*len(o.echoEngines()), loadEstimate(o))
 }
 
 func (s echoScenario) run(o options, res *results) (failed bool) {
 	if res.echo == nil {
 		res.echo = map[echoCase]map[string][]echoRun{}
 	}
+	noteLeftOut(o, s.name(), "echo", hasEchoServer)
 	for _, c := range s.cases(o) {
 		res.cases = append(res.cases, c)
 		res.echo[c] = map[string][]echoRun{}
-		failed = alternate(o, o.engines, c.label(), loadEstimate(o), res.echo[c],
+		failed = alternate(o, o.echoEngines(), c.label(), loadEstimate(o), res.echo[c],
 			func(e string) (echoRun, error) { return echoOnce(o, e, c) },
 			func(r *echoRun) (*int64, string) {
 				return &r.errors, fmt.Sprintf("%.0f msg/s, p99 %.1f µs, server %.2f CPU-s, %d errors",

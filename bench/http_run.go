@@ -108,7 +108,7 @@ type httpResults struct {
 func httpEngines(engines []string) []string {
 	out := []string{httpBaseline}
 	for _, e := range engines {
-		if _, ok := httpServers[e]; ok && e != httpBaseline {
+		if hasHTTPServer(e) && e != httpBaseline {
 			out = append(out, e)
 		}
 	}
@@ -125,11 +125,7 @@ func (httpScenario) run(o options, res *results) (failed bool) {
 		wrkRuns: map[int]map[string][]wrkRun{},
 	}
 	res.http = h
-	for _, e := range o.engines {
-		if _, ok := httpServers[e]; !ok {
-			prog.line("http: %s has no HTTP server, left out", e)
-		}
-	}
+	noteLeftOut(o, "http", "HTTP", hasHTTPServer)
 	for _, c := range o.httpConns {
 		for _, d := range o.httpDepths {
 			h.cases = append(h.cases, httpCase{conns: c, depth: d})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudwego/netpoll"
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/shoalnet/shoal/server"
 )
@@ -22,12 +23,13 @@ import (
 // server (-serve ENGINE -proto http). They share echoServer's lifecycle:
 // Serve blocks until Stop. nethttp is the baseline of the scenario.
 var httpServers = map[string]func() echoServer{
-	"nethttp": func() echoServer { return &nethttpHello{} },
-	"shoal":   func() echoServer { return &shoalServer{handler: shoalHelloHandler{}} },
-	"stdnet":  func() echoServer { return &stdnetServer{conn: stdnetHelloConn} },
-	"gnet":    func() echoServer { return &gnetServer{traffic: gnetHelloTraffic} },
-	"nbio":    func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
-	"netpoll": func() echoServer { return &netpollServer{onRequest: netpollHelloOnRequest} },
+	"nethttp":  func() echoServer { return &nethttpHello{} },
+	"shoal":    func() echoServer { return &shoalServer{handler: shoalHelloHandler{}} },
+	"stdnet":   func() echoServer { return &stdnetServer{conn: stdnetHelloConn} },
+	"gnet":     func() echoServer { return &gnetServer{traffic: gnetHelloTraffic} },
+	"nbio":     func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
+	"netpoll":  func() echoServer { return &netpollServer{onRequest: netpollHelloOnRequest} },
+	"fasthttp": func() echoServer { return &fasthttpHello{} },
 }
 
 // serverFor returns the constructor of engine's server for proto (echo or
@@ -106,6 +108,32 @@ func (s *nethttpHello) Serve(addr string, _ int) error {
 		return err
 	}
 	return nil
+}
+
+// fasthttp: its Server with a RequestHandler, as shipped (a goroutine per
+// connection from its worker pool); its read buffer bounds the request
+// head like the header limit of the others (431 above it).
+
+type fasthttpHello struct{ stopper }
+
+func (s *fasthttpHello) Serve(addr string, _ int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &fasthttp.Server{
+		Handler:               fasthttpHelloHandler,
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		ReadBufferSize:        httpMaxHeader,
+	}
+	s.set(func() { srv.Shutdown() })
+	return srv.Serve(ln)
+}
+
+func fasthttpHelloHandler(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain")
+	ctx.SetBodyString(helloBody)
 }
 
 // shoal: respond in OnData on the bytes buffered so far; an unfinished

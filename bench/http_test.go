@@ -196,16 +196,17 @@ func readHello(t *testing.T, r io.Reader, buf *[]byte, head bool) {
 
 // httpRefusals is what each HTTP server answers to a request head that is
 // too large before it closes the connection: the raw servers and net/http
-// send 431. gnet and netpoll close without waiting for the peer's FIN, and
+// send 431, and so does fasthttp. gnet and netpoll close without waiting for the peer's FIN, and
 // nbhttp sends nothing, so the answer may be gone with the reset; for
 // them only the close is checked.
 var httpRefusals = map[string]string{
-	"nethttp": "HTTP/1.1 431 ",
-	"shoal":   "HTTP/1.1 431 ",
-	"stdnet":  "HTTP/1.1 431 ",
-	"gnet":    "",
-	"nbio":    "",
-	"netpoll": "",
+	"nethttp":  "HTTP/1.1 431 ",
+	"shoal":    "HTTP/1.1 431 ",
+	"stdnet":   "HTTP/1.1 431 ",
+	"gnet":     "",
+	"nbio":     "",
+	"netpoll":  "",
+	"fasthttp": "HTTP/1.1 431 ",
 }
 
 func TestHTTPServers(t *testing.T) {

@@ -17,16 +17,17 @@ type idleScenario struct{}
 func (idleScenario) name() string { return "idle" }
 
 func (idleScenario) plan(o options) {
-	prog.plan(o.runs*len(o.engines), idleEstimate(o.idleConns))
+	prog.plan(o.runs*len(o.echoEngines()), idleEstimate(o.idleConns))
 }
 
 func (idleScenario) run(o options, res *results) (failed bool) {
 	res.idleN = o.idleConns
 	res.idle = map[string][]idleRun{}
+	noteLeftOut(o, "idle", "echo", hasEchoServer)
 	if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
 		prog.line("warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n", lim, o.idleConns)
 	}
-	return alternate(o, o.engines, fmt.Sprintf("idle %dc", o.idleConns), idleEstimate(o.idleConns), res.idle,
+	return alternate(o, o.echoEngines(), fmt.Sprintf("idle %dc", o.idleConns), idleEstimate(o.idleConns), res.idle,
 		func(e string) (idleRun, error) { return idleOnce(o, e) },
 		func(r *idleRun) (*int64, string) {
 			return &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors)

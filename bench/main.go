@@ -50,6 +50,18 @@ type options struct {
 	httpDepths []int // http: requests in flight per connection
 }
 
+// echoEngines returns the engines of -engines that have an echo server:
+// those of the echo, open, idle and connect scenarios.
+func (o options) echoEngines() []string {
+	var out []string
+	for _, e := range o.engines {
+		if hasEchoServer(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // has reports whether the run includes scenario s.
 func (o options) has(s string) bool { return o.scenario == s || o.scenario == "all" }
 
@@ -130,7 +142,7 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 	o := options{scenario: scenario, runs: runs, duration: duration, warmup: warmup, loops: loops, idleConns: idleConns, out: out}
 	for _, e := range strings.Split(engines, ",") {
 		e = strings.TrimSpace(e)
-		if _, ok := servers[e]; !ok && e != cEngine && e != baselineEngine {
+		if !hasEchoServer(e) && !hasHTTPServer(e) {
 			return o, fmt.Errorf("unknown engine %q (have %s)", e, engineNames())
 		}
 		o.engines = append(o.engines, e)
@@ -216,7 +228,7 @@ func orchestrate(o options) int {
 			s.plan(o)
 		}
 	}
-	res := &results{engines: o.engines}
+	res := &results{engines: o.echoEngines()}
 	failed := false
 	for _, s := range run {
 		failed = s.run(o, res) || failed

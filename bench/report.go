@@ -127,9 +127,10 @@ func fmtFloat2(x float64) string { return fmt.Sprintf("%.2f", x) }
 // engineModules maps the peer engines to their modules, whose pinned
 // versions the report takes from the build information.
 var engineModules = map[string]string{
-	"gnet":    "github.com/panjf2000/gnet/v2",
-	"netpoll": "github.com/cloudwego/netpoll",
-	"nbio":    "github.com/lesismal/nbio",
+	"gnet":     "github.com/panjf2000/gnet/v2",
+	"netpoll":  "github.com/cloudwego/netpoll",
+	"nbio":     "github.com/lesismal/nbio",
+	"fasthttp": "github.com/valyala/fasthttp",
 }
 
 // engineVersions names the version of every engine compared: the peers'

@@ -73,6 +73,17 @@ func alternate[R any](o options, engines []string, label string, est time.Durati
 	return failed
 }
 
+// noteLeftOut says in the progress display which engines of -engines
+// scenario leaves out, those that has rejects for having no server of
+// kind.
+func noteLeftOut(o options, scenario, kind string, has func(engine string) bool) {
+	for _, e := range o.engines {
+		if !has(e) {
+			prog.line("%s: %s has no %s server, left out", scenario, e, kind)
+		}
+	}
+}
+
 // loadEstimate is the expected time of one run of a load with a warm-up
 // and a measured window, for the progress display.
 func loadEstimate(o options) time.Duration {

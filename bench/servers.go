@@ -46,13 +46,34 @@ var servers = map[string]func() echoServer{
 	"netpoll": func() echoServer { return &netpollServer{onRequest: netpollOnRequest} },
 }
 
+// engineNames lists the engines -engines knows: those with an echo server
+// and those with an HTTP server only.
 func engineNames() string {
 	names := []string{cEngine, baselineEngine}
 	for n := range servers {
 		names = append(names, n)
 	}
+	for n := range httpServers {
+		if !hasEchoServer(n) {
+			names = append(names, n)
+		}
+	}
 	sort.Strings(names)
 	return strings.Join(names, ",")
+}
+
+// hasEchoServer reports whether engine has an echo server, for the echo,
+// open, idle and connect scenarios; an engine with an HTTP server only
+// (fasthttp) takes part in the http scenario alone.
+func hasEchoServer(engine string) bool {
+	_, ok := servers[engine]
+	return ok || engine == cEngine || engine == baselineEngine
+}
+
+// hasHTTPServer reports whether engine has an HTTP server.
+func hasHTTPServer(engine string) bool {
+	_, ok := httpServers[engine]
+	return ok
 }
 
 // The servers below run an engine with the handler of either protocol: the
