@@ -23,6 +23,7 @@ const (
 	stReasonEOF                       // the close reason is io.EOF
 	stBudgetPaused                    // not read until the memory budget allows (budget.go)
 	stBudgetWait                      // a TryWrite refused by the budget: OnWritable once it allows
+	stBusy                            // SetBusy: serving a request off the loop; a drain does not close it as idle
 )
 
 // conn is a connection of the event-loop engine. It is kept small: an idle

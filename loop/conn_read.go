@@ -129,3 +129,11 @@ func (c *conn) ResumeRead() {
 		c.updateInterest()
 	}
 }
+
+func (c *conn) SetBusy(on bool) {
+	if on {
+		c.state |= stBusy
+	} else {
+		c.state &^= stBusy
+	}
+}

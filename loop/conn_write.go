@@ -46,6 +46,14 @@ func (c *conn) OutboundBuffered() int {
 	return c.out.n
 }
 
+func (c *conn) Writable() bool {
+	if c.OutboundBuffered() <= c.loop.opts.LowWater {
+		return true
+	}
+	c.state |= stAboveHigh
+	return false
+}
+
 func (c *conn) AsyncWrite(p []byte, done func(Conn, error)) error {
 	l := c.loop
 	return l.submit(func() {

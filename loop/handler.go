@@ -132,6 +132,12 @@ type Conn interface {
 	// OutboundBuffered returns how many bytes are queued and not yet handed
 	// to the kernel. Loop only.
 	OutboundBuffered() int
+	// Writable reports whether the outbound queue is at or below the low
+	// watermark. When it is not, OnWritable runs once it has drained
+	// there: a protocol that answers requests stops taking new ones while
+	// Writable is false (a pipelining client that does not read), instead
+	// of queueing answers up to the slow-consumer policy. Loop only.
+	Writable() bool
 	// AsyncWrite queues p from any goroutine through the loop's task queue.
 	// p must not be modified until done runs (or, with a nil done, at all).
 	// done, if not nil, runs on the loop goroutine once p has been handed to
@@ -168,6 +174,10 @@ type Conn interface {
 	// SetWriteDeadline closes the connection with ErrWriteTimeout if
 	// output is still queued at t. The zero t clears it. Loop only.
 	SetWriteDeadline(t time.Time) error
+	// SetBusy marks the connection as serving a request whose answer is
+	// made elsewhere (on a worker goroutine): while it is busy, a drain does
+	// not close it as idle, though its deadline still does. Loop only.
+	SetBusy(on bool)
 	// SetIdleTimeout closes the connection with ErrIdleTimeout after d
 	// without reads or writes (0: never), overriding WithIdleTimeout.
 	// Loop only.

@@ -92,7 +92,7 @@ func (l *Loop) checkDrain() {
 		unread := len(c.in) > 0 && c.state&stReadPaused == 0
 		// Strictly more ticks than the quiet period: lastActive is the tick of
 		// the last traffic, which may have come at its very end.
-		if !unread && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive > d.quiet && l.now >= x.drainAt {
+		if !unread && c.state&stBusy == 0 && c.OutboundBuffered() == 0 && l.now-x.dl.lastActive > d.quiet && l.now >= x.drainAt {
 			c.beginClose(ErrStopped)
 		}
 	}
