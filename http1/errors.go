@@ -1,6 +1,11 @@
 package http1
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+
+	"github.com/shoalnet/shoal/codec"
+)
 
 // Error is a request the parser rejects: the status to answer with, and
 // whether the connection must close after it because the framing of what
@@ -21,7 +26,16 @@ func (e *Error) Error() string {
 }
 
 // Is makes errors.Is(err, ErrBadHeader) true for every bad-header error.
+// A timeout is also an os.ErrDeadlineExceeded, and every other Error a
+// codec.ErrMalformed, so that the engine counts the close as a timeout or
+// a protocol error.
 func (e *Error) Is(target error) bool {
+	switch target {
+	case os.ErrDeadlineExceeded:
+		return e.kind == ErrTimeout
+	case codec.ErrMalformed:
+		return e.kind != ErrTimeout
+	}
 	t, ok := target.(*Error)
 	return ok && (t == e || t == e.kind)
 }
@@ -48,6 +62,7 @@ var (
 	ErrHeadersTooLarge  = newKind(431, "request header fields too large")
 	ErrBodyTooLarge     = newKind(413, "request body too large")
 	ErrChunk            = newKind(400, "malformed chunked body")
+	ErrTimeout          = newKind(408, "request not received in time")
 )
 
 // with returns an instance of kind with a more precise reason.

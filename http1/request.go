@@ -46,6 +46,17 @@ type Request struct {
 	Chunked        bool  // the body is chunked (Chunked decodes it)
 	KeepAlive      bool  // another request may follow on the connection
 	Expect100      bool  // the client waits for "100 Continue" before sending the body
+	// Body is the whole body (decoded when chunked), for a Server's
+	// handler; Parser.Head leaves it nil.
+	Body []byte
+}
+
+// Path returns the target without its query.
+func (r *Request) Path() []byte {
+	if i := bytes.IndexByte(r.Target, '?'); i >= 0 {
+		return r.Target[:i]
+	}
+	return r.Target
 }
 
 // Header returns the value of the first header field named name (ASCII
@@ -401,11 +412,11 @@ func isToken(b []byte) bool {
 var tchar = asciiSet("!#$%&'*+-.^_`|~")
 
 // equalFold is ASCII case-insensitive equality, without allocating.
-func equalFold(b []byte, s string) bool {
+func equalFold[T ~string | ~[]byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := range b {
+	for i := range len(b) {
 		x, y := b[i], s[i]
 		if x == y {
 			continue
