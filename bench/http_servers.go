@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/shoalnet/shoal/http1"
 	"github.com/shoalnet/shoal/server"
 )
 
@@ -23,13 +24,19 @@ import (
 // server (-serve ENGINE -proto http). They share echoServer's lifecycle:
 // Serve blocks until Stop. nethttp is the baseline of the scenario.
 var httpServers = map[string]func() echoServer{
-	"nethttp":  func() echoServer { return &nethttpHello{} },
-	"shoal":    func() echoServer { return &shoalServer{handler: shoalHelloHandler{}} },
-	"stdnet":   func() echoServer { return &stdnetServer{conn: stdnetHelloConn} },
-	"gnet":     func() echoServer { return &gnetServer{traffic: gnetHelloTraffic} },
-	"nbio":     func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
-	"netpoll":  func() echoServer { return &netpollServer{onRequest: netpollHelloOnRequest} },
-	"fasthttp": func() echoServer { return &fasthttpHello{} },
+	"nethttp": func() echoServer { return &nethttpHello{} },
+	"shoal": func() echoServer {
+		return &shoalServer{handler: http1.NewServer(http1.HandlerFunc(shoalHello), http1.Config{})}
+	},
+	"shoal-nethttp": func() echoServer {
+		return &shoalServer{handler: http1.NewServer(http1.Adapt(http.HandlerFunc(helloHandler), http1.AdapterConfig{}), http1.Config{})}
+	},
+	"shoal-toy": func() echoServer { return &shoalServer{handler: shoalHelloHandler{}} },
+	"stdnet":    func() echoServer { return &stdnetServer{conn: stdnetHelloConn} },
+	"gnet":      func() echoServer { return &gnetServer{traffic: gnetHelloTraffic} },
+	"nbio":      func() echoServer { return &nbioServer{build: nbioHTTPEngine} },
+	"netpoll":   func() echoServer { return &netpollServer{onRequest: netpollHelloOnRequest} },
+	"fasthttp":  func() echoServer { return &fasthttpHello{} },
 }
 
 // serverFor returns the constructor of engine's server for proto (echo or
@@ -79,7 +86,15 @@ func release(p *[]byte, out []byte) {
 	}
 }
 
-// helloHandler is the http.Handler of net/http and nbhttp.
+// shoalHello is the native handler of shoal's HTTP server (package
+// http1), on the loop.
+func shoalHello(w *http1.ResponseWriter, _ *http1.Request) {
+	w.Header("Content-Type", "text/plain")
+	w.WriteString(helloBody)
+}
+
+// helloHandler is the http.Handler of net/http, nbhttp and shoal's
+// net/http adapter.
 func helloHandler(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = textPlain

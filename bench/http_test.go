@@ -200,13 +200,15 @@ func readHello(t *testing.T, r io.Reader, buf *[]byte, head bool) {
 // nbhttp sends nothing, so the answer may be gone with the reset; for
 // them only the close is checked.
 var httpRefusals = map[string]string{
-	"nethttp":  "HTTP/1.1 431 ",
-	"shoal":    "HTTP/1.1 431 ",
-	"stdnet":   "HTTP/1.1 431 ",
-	"gnet":     "",
-	"nbio":     "",
-	"netpoll":  "",
-	"fasthttp": "HTTP/1.1 431 ",
+	"nethttp":       "HTTP/1.1 431 ",
+	"shoal":         "HTTP/1.1 431 ",
+	"shoal-nethttp": "HTTP/1.1 431 ",
+	"shoal-toy":     "HTTP/1.1 431 ",
+	"stdnet":        "HTTP/1.1 431 ",
+	"gnet":          "",
+	"nbio":          "",
+	"netpoll":       "",
+	"fasthttp":      "HTTP/1.1 431 ",
 }
 
 func TestHTTPServers(t *testing.T) {
