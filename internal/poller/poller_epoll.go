@@ -16,8 +16,15 @@ type Poller struct {
 	epfd    int
 	wakefd  int
 	edge    bool
-	waking  atomic.Uint32 // 1 while a wake-up is pending; de-duplicates Wake
-	events  []unix.EpollEvent
+	// A wake-up: Wake sets pending and writes the eventfd only if the
+	// loop is, or is about to be, blocked in epoll_wait (sleeping). The
+	// loop sets sleeping before it checks pending and blocks, Wake sets
+	// pending before it checks sleeping (sequentially consistent
+	// atomics), so one of them sees the other: a loop that is busy gets
+	// its wake-ups without a system call on either side.
+	pending  atomic.Uint32
+	sleeping atomic.Uint32
+	events   []unix.EpollEvent
 	wakeBuf [8]byte
 }
 
@@ -43,7 +50,9 @@ func Open(edge bool, maxEvents int) (*Poller, error) {
 	if maxEvents <= 0 {
 		maxEvents = 128
 	}
-	return &Poller{epfd: epfd, wakefd: wfd, edge: edge, events: make([]unix.EpollEvent, maxEvents)}, nil
+	// One more event than asked for: room for a wake-up that came without
+	// an eventfd write (see Wait).
+	return &Poller{epfd: epfd, wakefd: wfd, edge: edge, events: make([]unix.EpollEvent, maxEvents+1)}, nil
 }
 
 func (p *Poller) mask(in Interest) uint32 {
@@ -91,20 +100,40 @@ func (p *Poller) Del(fd int) error {
 // the same here, but one netpoller wake-up can make several loops runnable
 // at once, and every loop past the first then waits for another thread to
 // be scheduled: on a busy machine that doubled the p99.9 latency of echo.
+//
+// A wake-up that came while the loop was not blocked is reported as a
+// WakeFD event after the others.
 func (p *Poller) Wait(msec int) (int, error) {
 	n, e := p.rawWait()
 	if (e == 0 && n > 0) || msec == 0 {
-		return result(n, e)
+		return p.withWake(result(n, e))
 	}
 	runtime.Gosched()
-	n, err := unix.EpollWait(p.epfd, p.events, msec)
+	p.sleeping.Store(1)
+	if p.pending.Load() != 0 {
+		p.sleeping.Store(0)
+		return p.withWake(result(p.rawWait()))
+	}
+	n, err := unix.EpollWait(p.epfd, p.events[:len(p.events)-1], msec)
+	p.sleeping.Store(0)
 	switch err {
 	case nil:
-		return n, nil
 	case unix.EINTR:
-		return 0, nil
+		n = 0
+	default:
+		return 0, os.NewSyscallError("epoll_wait", err)
 	}
-	return 0, os.NewSyscallError("epoll_wait", err)
+	return p.withWake(n, nil)
+}
+
+// withWake adds a pending wake-up to the n events of a wait as a WakeFD
+// event, in the slot kept for it.
+func (p *Poller) withWake(n int, err error) (int, error) {
+	if err == nil && p.pending.Load() != 0 && p.pending.Swap(0) != 0 {
+		p.events[n] = unix.EpollEvent{Fd: -1}
+		n++
+	}
+	return n, err
 }
 
 func result(n int, errno unix.Errno) (int, error) {
@@ -121,7 +150,7 @@ func (p *Poller) rawWait() (int, unix.Errno) {
 	// epoll_pwait with no signal mask is epoll_wait, and it exists on
 	// every architecture (arm64 and loong64 have no epoll_wait).
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
-		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+		uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)-1), 0, 0, 0)
 	return int(r), e
 }
 
@@ -129,9 +158,11 @@ func (p *Poller) rawWait() (int, unix.Errno) {
 // Wait. A wake-up is reported as WakeFD; it has already been consumed.
 func (p *Poller) Event(i int) (fd int, ev Events) {
 	e := &p.events[i]
-	if int(e.Fd) == p.wakefd {
+	switch int(e.Fd) {
+	case p.wakefd: // the eventfd was written: reset it
 		unix.RawSyscall(unix.SYS_READ, uintptr(p.wakefd), uintptr(unsafe.Pointer(&p.wakeBuf[0])), 8)
-		p.waking.Store(0)
+		return WakeFD, 0
+	case -1: // withWake's
 		return WakeFD, 0
 	}
 	m := e.Events
@@ -153,8 +184,8 @@ func (p *Poller) Event(i int) (fd int, ev Events) {
 // Wake makes a blocked or the next Wait return. Concurrent calls collapse into
 // one eventfd write until the loop has consumed the wake-up.
 func (p *Poller) Wake() error {
-	if !p.waking.CompareAndSwap(0, 1) {
-		return nil
+	if p.pending.Swap(1) != 0 || p.sleeping.Load() == 0 {
+		return nil // a wake-up is pending, or the loop will see it before it blocks
 	}
 	one := [8]byte{1}
 	for {
@@ -165,7 +196,6 @@ func (p *Poller) Wake() error {
 		case unix.EINTR:
 			continue
 		default:
-			p.waking.Store(0)
 			return os.NewSyscallError("eventfd write", e)
 		}
 	}
