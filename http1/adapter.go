@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // AdapterConfig configures Adapt. Zero fields take the defaults.
@@ -61,72 +63,82 @@ type adapter struct {
 	pool    pool
 }
 
+// call is one request on its way through the adapter: the request, the
+// handler's writer and the stream back to the loop, in one allocation.
+type call struct {
+	st  Stream
+	ww  workerWriter
+	req *http.Request
+	a   *adapter
+}
+
 func (a *adapter) ServeHTTP1(w *ResponseWriter, r *Request) {
-	req, err := newHTTPRequest(w, r)
+	cs := w.cs
+	if cs.ctx == nil { // one context per connection, ended when it closes
+		cs.ctx, cs.cancel = context.WithCancel(context.Background())
+		cs.remote = w.c.RemoteAddr().String()
+	}
+	req, err := newHTTPRequest(cs, r)
 	if err != nil {
 		w.WriteHeader(400)
 		w.Header("Connection", "close")
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	req = req.WithContext(ctx)
-	st := newStream(w.c, w.ls.srv.cfg.MaxStreamQueue)
-	st.adapter = true
-	st.onClose = cancel
-	ww := &workerWriter{st: st, hdr: make(http.Header), status: 200, flushAt: a.flushAt}
-	if !a.pool.submit(func() { a.run(ww, req, cancel) }) {
-		cancel()
+	k := &call{req: req, a: a}
+	k.st.init(w.c, w.ls.srv.cfg.MaxStreamQueue)
+	k.st.adapter = true
+	k.ww = workerWriter{st: &k.st, hdr: make(http.Header), status: 200, flushAt: a.flushAt}
+	if !a.pool.submit(k) {
 		w.WriteHeader(503)
 		w.Header("Retry-After", "1")
 		return
 	}
-	w.st = st
+	w.st = &k.st
 }
 
-// run serves one request on a worker.
-func (a *adapter) run(ww *workerWriter, req *http.Request, cancel context.CancelFunc) {
-	defer cancel()
+// run serves the request on a worker.
+func (k *call) run() {
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
-				a.log.Error("http1: handler panic", "method", req.Method, "target", req.RequestURI, "panic", p)
+				k.a.log.Error("http1: handler panic", "method", k.req.Method, "target", k.req.RequestURI, "panic", p)
 			}
-			ww.abort()
+			k.ww.abort()
 		}
 	}()
-	a.h.ServeHTTP(ww, req)
-	ww.end()
+	k.a.h.ServeHTTP(&k.ww, k.req)
+	k.ww.end()
 }
 
 // newHTTPRequest copies r into a net/http request, as net/http's server
 // would have made it.
-func newHTTPRequest(w *ResponseWriter, r *Request) (*http.Request, error) {
+func newHTTPRequest(cs *connState, r *Request) (*http.Request, error) {
 	target := string(r.Target)
-	u, err := url.ParseRequestURI(target)
+	req, err := http.NewRequestWithContext(cs.ctx, string(r.Method), target, nil)
 	if err != nil {
 		return nil, err
 	}
-	hdr := make(http.Header, len(r.Headers))
+	if target != "*" && !strings.HasPrefix(target, "/") { // absolute-form: as net/http's server parses it
+		if req.URL, err = url.ParseRequestURI(target); err != nil {
+			return nil, err
+		}
+	}
+	hdr := req.Header
 	for _, f := range r.Headers {
-		k := http.CanonicalHeaderKey(string(f.Name))
+		k, ok := commonHeaders[string(f.Name)]
+		if !ok {
+			k = http.CanonicalHeaderKey(string(f.Name))
+		}
 		hdr[k] = append(hdr[k], string(f.Value))
 	}
-	req := &http.Request{
-		Method:     string(r.Method),
-		URL:        u,
-		Proto:      "HTTP/1." + strconv.Itoa(r.Minor),
-		ProtoMajor: 1, ProtoMinor: r.Minor,
-		Header:        hdr,
-		Host:          string(r.Host),
-		RemoteAddr:    w.c.RemoteAddr().String(),
-		RequestURI:    target,
-		Close:         !r.KeepAlive,
-		ContentLength: int64(len(r.Body)),
-		Body:          http.NoBody,
+	req.Proto, req.ProtoMinor = "HTTP/1."+strconv.Itoa(r.Minor), r.Minor
+	req.Host = string(r.Host)
+	if req.URL.Host != "" {
+		req.Host = req.URL.Host
 	}
-	if u.Host != "" {
-		req.Host = u.Host
-	}
+	req.RemoteAddr, req.RequestURI = cs.remote, target
+	req.Close = !r.KeepAlive
+	req.ContentLength, req.Body = int64(len(r.Body)), http.NoBody
 	if r.Chunked {
 		req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
 	}
@@ -135,6 +147,19 @@ func newHTTPRequest(w *ResponseWriter, r *Request) (*http.Request, error) {
 	}
 	return req, nil
 }
+
+// commonHeaders maps the header names clients send most, as they send
+// them, to their canonical form, which then costs no allocation.
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Connection",
+		"Content-Type", "Content-Length", "Cookie", "Authorization", "Referer", "Origin", "Cache-Control",
+		"If-None-Match", "If-Modified-Since", "Upgrade", "X-Forwarded-For", "X-Request-Id", "Expect", "Transfer-Encoding"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
 
 // workerWriter is the http.ResponseWriter of a handler on a worker. It
 // buffers the body and hands it, with the head, to the stream.
@@ -191,8 +216,8 @@ func (ww *workerWriter) abort() {
 	ww.send(true)
 }
 
-// excluded are the fields the server writes itself.
-var excluded = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Date": true, "Connection": true}
+// serverFields are the fields the server writes itself.
+var serverFields = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Date": true, "Connection": true}
 
 // send hands the body written so far, and the head the first time, to
 // the loop. It waits while the stream's queue is full.
@@ -201,12 +226,10 @@ func (ww *workerWriter) send(last bool) error {
 	ww.body = nil
 	if !ww.committed {
 		ww.committed = true
-		if ww.hdr.Get("Content-Type") == "" && len(op.data) > 0 && ww.hdr.Get("Content-Encoding") == "" {
+		if _, ok := ww.hdr["Content-Type"]; !ok && len(op.data) > 0 && ww.hdr.Get("Content-Encoding") == "" {
 			ww.hdr.Set("Content-Type", http.DetectContentType(op.data))
 		}
-		var b bytes.Buffer
-		ww.hdr.WriteSubset(&b, excluded)
-		op.head, op.status, op.hdr = true, ww.status, b.Bytes()
+		op.head, op.status, op.hdr = true, ww.status, appendFields(nil, ww.hdr)
 		op.close = ww.hdr.Get("Connection") == "close"
 	}
 	if len(op.data) == 0 && !op.head && !op.end {
@@ -215,51 +238,90 @@ func (ww *workerWriter) send(last bool) error {
 	return ww.st.put(op, true)
 }
 
-// pool runs functions on at most max goroutines, with at most queueMax
-// waiting. Its goroutines exit when nothing waits.
-type pool struct {
-	mu       sync.Mutex
-	running  int
-	max      int
-	queue    []func()
-	head     int
-	queueMax int
+// appendFields appends the handler's header fields but the server's own,
+// as "Name: value" lines, dropping values that hold CR or LF.
+func appendFields(b []byte, h http.Header) []byte {
+	for k, vs := range h {
+		if serverFields[k] {
+			continue
+		}
+		for _, v := range vs {
+			if !validField(k, v) {
+				continue
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
 }
 
-// submit runs f on a worker, or reports false when all are busy and the
+// pool runs calls on at most max goroutines, with at most queueMax
+// waiting. A worker that has had nothing to do for poolIdle exits, so an
+// idle server holds none, and a busy one does not start a goroutine (and
+// grow its stack) per request.
+type pool struct {
+	mu       sync.Mutex
+	running  int // workers
+	idle     int // workers waiting on jobs
+	max      int
+	queueMax int
+	jobs     chan *call // made on first use, with room for queueMax
+}
+
+const poolIdle = 200 * time.Millisecond
+
+// submit runs the call f on a worker, or reports false when all are busy and the
 // queue is full.
-func (p *pool) submit(f func()) bool {
+func (p *pool) submit(f *call) bool {
 	p.mu.Lock()
-	if p.running < p.max {
+	defer p.mu.Unlock()
+	if p.jobs == nil {
+		p.jobs = make(chan *call, p.queueMax)
+	}
+	if p.idle == 0 && p.running < p.max {
 		p.running++
-		p.mu.Unlock()
 		go p.work(f)
 		return true
 	}
-	if len(p.queue)-p.head >= p.queueMax {
-		p.mu.Unlock()
+	select { // sent under mu, so a worker that is about to exit sees it
+	case p.jobs <- f:
+		return true
+	default:
 		return false
 	}
-	p.queue = append(p.queue, f)
-	p.mu.Unlock()
-	return true
 }
 
-func (p *pool) work(f func()) {
-	for f != nil {
-		f()
+func (p *pool) work(f *call) {
+	t := time.NewTimer(poolIdle)
+	defer t.Stop()
+	for {
+		f.run()
 		p.mu.Lock()
-		f = nil
-		if p.head < len(p.queue) {
-			f = p.queue[p.head]
-			p.queue[p.head] = nil
-			p.head++
-			if p.head == len(p.queue) {
-				p.queue, p.head = p.queue[:0], 0
-			}
-		} else {
-			p.running--
-		}
+		p.idle++
 		p.mu.Unlock()
+		select {
+		case f = <-p.jobs:
+			p.mu.Lock()
+			p.idle--
+			p.mu.Unlock()
+			t.Reset(poolIdle)
+			continue
+		case <-t.C:
+		}
+		p.mu.Lock()
+		p.idle--
+		select {
+		case f = <-p.jobs: // queued while the timer fired
+			p.mu.Unlock()
+			t.Reset(poolIdle)
+			continue
+		default:
+		}
+		p.running--
+		p.mu.Unlock()
+		return
 	}
 }

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -166,6 +167,14 @@ type connState struct {
 	expect   bool // the request waits for 100 Continue
 	sent100  bool
 	blocked  bool // the outbound queue is above the low watermark; OnWritable resumes
+	paused   bool // phWait: reading paused, as the requests behind piled up
+
+	// The adapter's, made for its first request: the context of the
+	// connection's requests, ended when it closes, and the client's
+	// address.
+	ctx    context.Context
+	cancel context.CancelFunc
+	remote string
 	eof      bool // the peer closed its side
 	draining bool // the server is shutting down: the next response closes
 }
@@ -195,7 +204,21 @@ func (s *Server) loopState(c loop.Conn) *loopState {
 }
 
 // OnData answers every whole request that has arrived.
-func (s *Server) OnData(c loop.Conn) { s.serve(c, c.Context().(*connState)) }
+func (s *Server) OnData(c loop.Conn) {
+	cs := c.Context().(*connState)
+	if cs.phase == phWait && !cs.paused && c.Buffered() > maxWaitingInput {
+		// Requests pile up behind one answered elsewhere: let TCP hold
+		// the rest back. Reading goes on until then, so a client that
+		// waits for each answer costs no pause and resume.
+		cs.paused = true
+		c.PauseRead()
+	}
+	s.serve(c, cs)
+}
+
+// maxWaitingInput is how much input a connection buffers behind a
+// request answered elsewhere before reading pauses.
+const maxWaitingInput = 64 << 10
 
 // OnClose ends a stream the connection still had.
 func (s *Server) OnClose(c loop.Conn, err error) {
@@ -208,6 +231,9 @@ func (s *Server) OnClose(c loop.Conn, err error) {
 		cs.st.connClosed()
 		cs.st = nil
 	}
+	if cs.cancel != nil {
+		cs.cancel()
+	}
 }
 
 // OnEOF: the client closed its side; what it sent before is answered,
@@ -215,6 +241,12 @@ func (s *Server) OnClose(c loop.Conn, err error) {
 func (s *Server) OnEOF(c loop.Conn) {
 	cs := c.Context().(*connState)
 	cs.eof = true
+	if cs.cancel != nil {
+		// As net/http does: the adapter's handlers learn that the client
+		// has gone (or half-closed) from their context; what they answer
+		// is still sent.
+		cs.cancel()
+	}
 	s.serve(c, cs)
 }
 

@@ -40,7 +40,6 @@ type Stream struct {
 	ended   bool // the last op is queued
 	closed  bool // the connection has closed
 	done    chan struct{}
-	onClose func() // the adapter's: cancels the request's context
 
 	// Owned by the loop.
 	resp      resp
@@ -59,9 +58,14 @@ type streamOp struct {
 }
 
 func newStream(c loop.Conn, max int) *Stream {
-	st := &Stream{c: c, max: max}
-	st.space.L = &st.mu
+	st := &Stream{}
+	st.init(c, max)
 	return st
+}
+
+func (st *Stream) init(c loop.Conn, max int) {
+	st.c, st.max = c, max
+	st.space.L = &st.mu
 }
 
 // Write sends p as the next piece of the body; p is copied. It returns
@@ -154,9 +158,10 @@ func (st *Stream) begin(c loop.Conn, cs *connState, w *ResponseWriter) {
 		st.committed = true
 	}
 	cs.phase, cs.st = phWait, st
-	c.PauseRead()
 	c.SetBusy(true)
-	c.SetIdleTimeout(0) // a stream may be quiet for long; its writer decides
+	if !st.adapter {
+		c.SetIdleTimeout(0) // a stream may be quiet for long; its writer decides
+	}
 	st.pump(c, cs)
 }
 
@@ -227,7 +232,7 @@ func (st *Stream) finish(c loop.Conn, cs *connState) {
 	cs.phase = phHead
 	c.SetBusy(false)
 	srv := cs.ls.srv
-	if srv.cfg.IdleTimeout > 0 {
+	if !st.adapter && srv.cfg.IdleTimeout > 0 {
 		c.SetIdleTimeout(srv.cfg.IdleTimeout)
 	}
 	if !st.resp.keep || cs.draining {
@@ -235,7 +240,10 @@ func (st *Stream) finish(c loop.Conn, cs *connState) {
 		c.Close()
 		return
 	}
-	c.ResumeRead()
+	if cs.paused {
+		cs.paused = false
+		c.ResumeRead()
+	}
 	srv.serve(c, cs)
 }
 
@@ -263,9 +271,5 @@ func (st *Stream) connClosed() {
 	st.closed = true
 	st.closeDone()
 	st.space.Broadcast()
-	f := st.onClose
 	st.mu.Unlock()
-	if f != nil {
-		f()
-	}
 }
