@@ -155,26 +155,26 @@ const (
 // connState is a connection's place in its requests. It is small: an idle
 // keep-alive connection holds this and nothing else.
 type connState struct {
-	p        Parser
-	ch       Chunked // scans a chunked body as it arrives
-	ls       *loopState
-	st       *Stream     // phWait: the response being made elsewhere
-	timer    *loop.Timer // a head or body timeout
-	head     int         // phBody, phChunked: bytes of the head
-	need     int64       // phBody: bytes of head and body
-	off      int         // phChunked: bytes of head and body scanned
-	phase    uint8
-	expect   bool // the request waits for 100 Continue
-	sent100  bool
-	blocked  bool // the outbound queue is above the low watermark; OnWritable resumes
-	paused   bool // phWait: reading paused, as the requests behind piled up
+	p       Parser
+	ch      Chunked // scans a chunked body as it arrives
+	ls      *loopState
+	st      *Stream     // phWait: the response being made elsewhere
+	timer   *loop.Timer // a head or body timeout
+	head    int         // phBody, phChunked: bytes of the head
+	need    int64       // phBody: bytes of head and body
+	off     int         // phChunked: bytes of head and body scanned
+	phase   uint8
+	expect  bool // the request waits for 100 Continue
+	sent100 bool
+	blocked bool // the outbound queue is above the low watermark; OnWritable resumes
+	paused  bool // phWait: reading paused, as the requests behind piled up
 
 	// The adapter's, made for its first request: the context of the
 	// connection's requests, ended when it closes, and the client's
 	// address.
-	ctx    context.Context
-	cancel context.CancelFunc
-	remote string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	remote   string
 	eof      bool // the peer closed its side
 	draining bool // the server is shutting down: the next response closes
 }

@@ -32,14 +32,14 @@ type Stream struct {
 	max     int
 	adapter bool // the head comes from the first op (Adapt); the handler runs on a worker
 
-	mu      sync.Mutex
-	space   sync.Cond // signalled when the loop takes ops
-	ops     []streamOp
-	spare   []streamOp
-	queued  int  // bytes of data in ops
-	ended   bool // the last op is queued
-	closed  bool // the connection has closed
-	done    chan struct{}
+	mu     sync.Mutex
+	space  sync.Cond // signalled when the loop takes ops
+	ops    []streamOp
+	spare  []streamOp
+	queued int  // bytes of data in ops
+	ended  bool // the last op is queued
+	closed bool // the connection has closed
+	done   chan struct{}
 
 	// Owned by the loop.
 	resp      resp

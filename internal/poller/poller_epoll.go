@@ -13,9 +13,9 @@ import (
 
 // Poller is an epoll instance plus an eventfd used for wake-ups.
 type Poller struct {
-	epfd    int
-	wakefd  int
-	edge    bool
+	epfd   int
+	wakefd int
+	edge   bool
 	// A wake-up: Wake sets pending and writes the eventfd only if the
 	// loop is, or is about to be, blocked in epoll_wait (sleeping). The
 	// loop sets sleeping before it checks pending and blocks, Wake sets
@@ -25,7 +25,7 @@ type Poller struct {
 	pending  atomic.Uint32
 	sleeping atomic.Uint32
 	events   []unix.EpollEvent
-	wakeBuf [8]byte
+	wakeBuf  [8]byte
 }
 
 // Open creates a poller. With edge set, descriptors are registered
