@@ -11,35 +11,59 @@ import (
 )
 
 // idleScenario measures the server memory per idle connection: runIdle
-// against every engine, -idle-conns connections.
-type idleScenario struct{}
+// against every engine, -idle-conns connections; with http, the HTTP
+// servers, each connection idle after one keep-alive request.
+type idleScenario struct{ http bool }
 
-func (idleScenario) name() string { return "idle" }
-
-func (idleScenario) plan(o options) {
-	prog.plan(o.runs*len(o.echoEngines()), idleEstimate(o.idleConns))
+func (s idleScenario) name() string {
+	if s.http {
+		return "http-idle"
+	}
+	return "idle"
 }
 
-func (idleScenario) run(o options, res *results) (failed bool) {
+// engines are the engines the scenario runs.
+func (s idleScenario) engines(o options) []string {
+	if s.http {
+		return httpEngines(o.engines)
+	}
+	return o.echoEngines()
+}
+
+func (s idleScenario) plan(o options) {
+	prog.plan(o.runs*len(s.engines(o)), idleEstimate(o.idleConns))
+}
+
+func (s idleScenario) run(o options, res *results) (failed bool) {
 	res.idleN = o.idleConns
-	res.idle = map[string][]idleRun{}
-	noteLeftOut(o, "idle", "echo", hasEchoServer)
+	byEngine := map[string][]idleRun{}
+	if s.http {
+		res.httpIdle = byEngine
+		noteLeftOut(o, s.name(), "HTTP", hasHTTPServer)
+	} else {
+		res.idle = byEngine
+		noteLeftOut(o, s.name(), "echo", hasEchoServer)
+	}
 	if lim := fileLimit(); lim < uint64(o.idleConns)+64 {
 		prog.line("warning: RLIMIT_NOFILE is %d, too low for %d connections; raise it with ulimit -n", lim, o.idleConns)
 	}
-	return alternate(o, o.echoEngines(), fmt.Sprintf("idle %dc", o.idleConns), idleEstimate(o.idleConns), res.idle,
-		func(e string) (idleRun, error) { return idleOnce(o, e) },
+	return alternate(o, s.engines(o), fmt.Sprintf("%s %dc", s.name(), o.idleConns), idleEstimate(o.idleConns), byEngine,
+		func(e string) (idleRun, error) { return idleOnce(o, e, s.http) },
 		func(r *idleRun) (*int64, string) {
 			return &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors)
 		})
 }
 
-func (idleScenario) section(b *strings.Builder, _ options, res *results) {
-	if res.idle == nil {
+func (s idleScenario) section(b *strings.Builder, o options, res *results) {
+	byEngine, what := res.idle, "one 64 B echo each"
+	if s.http {
+		byEngine, what = res.httpIdle, "one keep-alive GET / each"
+	}
+	if byEngine == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n## idle: %d connections, one 64 B echo each, then %v idle\n\n", res.idleN, idleSettle)
-	idleTable(b, res.engines, res.idle)
+	fmt.Fprintf(b, "\n## %s: %d connections, %s, then %v idle\n\n", s.name(), res.idleN, what, idleSettle)
+	idleTable(b, s.engines(o), byEngine)
 	b.WriteString(idleLegend)
 }
 
@@ -49,11 +73,15 @@ func idleEstimate(conns int) time.Duration {
 }
 
 // idleOnce runs the idle-memory scenario against a fresh server process.
-func idleOnce(o options, engine string) (idleRun, error) {
+func idleOnce(o options, engine string, http bool) (idleRun, error) {
 	var ir idleResult
-	_, err := withServer(func() (*serverProc, error) { return startServer(engine, o.loops) },
+	start, exchange := startServer, idleEcho
+	if http {
+		start, exchange = startHTTPServer, idleGet
+	}
+	_, err := withServer(func() (*serverProc, error) { return start(engine, o.loops) },
 		func(p *serverProc, _ func(bool)) (err error) {
-			ir, err = runIdle(p, o.idleConns)
+			ir, err = runIdle(p, o.idleConns, exchange)
 			return err
 		})
 	if err != nil {
@@ -105,16 +133,16 @@ func (r idleResult) perConnKiB() float64 {
 // idleSettle is how long the connections stay idle before RSS is read.
 const idleSettle = 2 * time.Second
 
-// runIdle opens n connections to the server of p, makes one 64 B echo on
-// each (checked), lets them sit idle, and reads the server's RSS before and
-// after.
-func runIdle(p *serverProc, n int) (idleResult, error) {
+// runIdle opens n connections to the server of p, makes one checked
+// exchange on each, lets them sit idle, and reads the server's RSS before
+// and after.
+func runIdle(p *serverProc, n int, exchange func(int, *net.TCPConn) error) (idleResult, error) {
 	time.Sleep(200 * time.Millisecond) // let the fresh server settle
 	before, err := processRSS(p.pid())
 	if err != nil {
 		return idleResult{}, err
 	}
-	conns, failed, firstErr := forEachConn(p.addr, n, idleEcho)
+	conns, failed, firstErr := forEachConn(p.addr, n, exchange)
 	defer closeAll(conns)
 	time.Sleep(idleSettle)
 	if err := p.alive(); err != nil {
@@ -153,6 +181,29 @@ func idleEcho(i int, c *net.TCPConn) error {
 		return fmt.Errorf("echo mismatch")
 	}
 	return nil
+}
+
+// idleGet makes one keep-alive GET / on c and checks the hello answer.
+func idleGet(_ int, c *net.TCPConn) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 512)
+	for {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if size, perr := parseHello(buf); perr != nil || size > 0 {
+			return perr
+		}
+		if err != nil {
+			return err
+		}
+		if len(buf) == cap(buf) {
+			return fmt.Errorf("http: answer over %d bytes", cap(buf))
+		}
+	}
 }
 
 func idleTable(b *strings.Builder, engines []string, byEngine map[string][]idleRun) {

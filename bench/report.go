@@ -10,14 +10,15 @@ import (
 
 // results holds every run, per case and engine, in run order.
 type results struct {
-	engines []string
-	cases   []echoCase
-	echo    map[echoCase]map[string][]echoRun
-	idleN   int
-	idle    map[string][]idleRun
-	connect map[string][]connectRun
-	push    []pushRun
-	http    *httpResults
+	engines  []string
+	cases    []echoCase
+	echo     map[echoCase]map[string][]echoRun
+	idleN    int
+	idle     map[string][]idleRun
+	httpIdle map[string][]idleRun
+	connect  map[string][]connectRun
+	push     []pushRun
+	http     *httpResults
 }
 
 // outcome is what the run of every scenario has: whether it produced

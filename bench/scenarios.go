@@ -32,6 +32,7 @@ var scenarios = []scenario{
 	connectScenario{},
 	pushScenario{},
 	httpScenario{},
+	idleScenario{http: true},
 }
 
 // scenarioNamed returns the scenario called name, or nil.
