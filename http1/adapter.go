@@ -259,67 +259,74 @@ func appendFields(b []byte, h http.Header) []byte {
 }
 
 // pool runs calls on at most max goroutines, with at most queueMax
-// waiting. A worker that has had nothing to do for poolIdle exits, so an
-// idle server holds none, and a busy one does not start a goroutine (and
-// grow its stack) per request.
+// waiting for one. A worker that has had nothing to do for poolIdle exits,
+// so an idle server holds none, and a busy one does not start a goroutine
+// (and grow its stack) per request.
+//
+// Every call goes through jobs. queued counts the calls in it, idle the
+// workers waiting on it (a worker just started counts as waiting); a
+// worker is started whenever the calls outnumber the waiting workers, so
+// no call waits behind a busy worker while fewer than max run, and a
+// worker exits only if the others waiting cover what is queued.
 type pool struct {
 	mu       sync.Mutex
 	running  int // workers
 	idle     int // workers waiting on jobs
+	queued   int // calls in jobs
 	max      int
 	queueMax int
-	jobs     chan *call // made on first use, with room for queueMax
+	jobs     chan *call // made on first use, with room for queueMax+max
 }
 
 const poolIdle = 200 * time.Millisecond
 
-// submit runs the call f on a worker, or reports false when all are busy and the
-// queue is full.
+// submit queues the call f for a worker, or reports false when every
+// worker is busy and queueMax calls already wait.
 func (p *pool) submit(f *call) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.jobs == nil {
-		p.jobs = make(chan *call, p.queueMax)
+		p.jobs = make(chan *call, p.queueMax+p.max)
 	}
-	if p.idle == 0 && p.running < p.max {
-		p.running++
-		go p.work(f)
-		return true
-	}
-	select { // sent under mu, so a worker that is about to exit sees it
-	case p.jobs <- f:
-		return true
-	default:
+	if p.queued >= p.queueMax+p.idle+(p.max-p.running) {
 		return false
 	}
+	p.jobs <- f // there is room: queued < queueMax+max
+	p.queued++
+	if p.queued > p.idle && p.running < p.max {
+		p.running++
+		p.idle++
+		go p.work()
+	}
+	return true
 }
 
-func (p *pool) work(f *call) {
+// work is a worker, counted in running and idle by submit.
+func (p *pool) work() {
 	t := time.NewTimer(poolIdle)
 	defer t.Stop()
 	for {
-		f.run()
-		p.mu.Lock()
-		p.idle++
-		p.mu.Unlock()
 		select {
-		case f = <-p.jobs:
+		case f := <-p.jobs:
 			p.mu.Lock()
 			p.idle--
+			p.queued--
+			p.mu.Unlock()
+			f.run()
+			p.mu.Lock()
+			p.idle++
 			p.mu.Unlock()
 			t.Reset(poolIdle)
 			continue
 		case <-t.C:
 		}
 		p.mu.Lock()
-		p.idle--
-		select {
-		case f = <-p.jobs: // queued while the timer fired
+		if p.queued >= p.idle { // more calls than the other waiting workers
 			p.mu.Unlock()
 			t.Reset(poolIdle)
 			continue
-		default:
 		}
+		p.idle--
 		p.running--
 		p.mu.Unlock()
 		return

@@ -35,9 +35,11 @@ type resp struct {
 }
 
 // WriteHeader sets the status code (default 200). It has no effect once
-// the head has been sent (after Flush).
+// the head has been sent (after Flush), nor for codes below 200: the
+// server sends 100 Continue itself, and other informational answers are
+// not supported.
 func (w *ResponseWriter) WriteHeader(code int) {
-	if !w.flushed && code >= 100 && code <= 999 {
+	if !w.flushed && code >= 200 && code <= 999 {
 		w.status = code
 	}
 }
