@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -286,14 +287,58 @@ func TestCurl(t *testing.T) {
 // body chunked.
 type hiddenLength struct{ io.Reader }
 
+// closeCounts counts, for the connections a Transport dials, which side
+// closed each first. The Transport closes a connection now and then on its
+// own even when the server keeps it (it does not reuse one whose request
+// write it has not seen complete within 50 ms of the answer, which a
+// loaded machine can cause), so the server's keep-alive is judged by the
+// closes the client did not start.
+type closeCounts struct {
+	dialled, byClient, byServer atomic.Int64
+	serverErr                   atomic.Value // the read error of a close the server started
+}
+
+// trackedConn is a dialled connection that tells closeCounts who closed it.
+type trackedConn struct {
+	net.Conn
+	counts *closeCounts
+	closed atomic.Bool // Close was called
+	once   sync.Once   // counts the first close, of either side
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && !c.closed.Load() { // the Transport always has a read pending: it sees the server's close
+		c.once.Do(func() { c.counts.byServer.Add(1); c.counts.serverErr.Store(err.Error()) })
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.closed.Store(true) // before the close: the server sees it after
+	c.once.Do(func() { c.counts.byClient.Add(1) })
+	return c.Conn.Close()
+}
+
+func (cc *closeCounts) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cc.dialled.Add(1)
+	return &trackedConn{Conn: c, counts: cc}, nil
+}
+
 // TestNetHTTPClientPool: net/http's Transport, a pool of at most 100
 // connections kept idle between requests, sends two rounds of 1,000
 // concurrent requests: GET /, a 404, and POST /echo with distinct random
 // bodies of 0 B to 300 KB, a third of them of unknown length (chunked).
 // Every answer is checked, the framing the server saw too. The server
-// accepts at most the pool's 100 connections and closes none: at least
-// 1,900 of the 2,000 requests went on a connection reused, across both
-// rounds.
+// closes no connection and says "Connection: close" in no answer; it
+// accepts at most the pool's 100 connections and one more for each that
+// the Transport itself closed (rarely: see closeCounts) — across both
+// rounds nearly every request went on a connection reused.
 func TestNetHTTPClientPool(t *testing.T) {
 	const (
 		perRound = 1000
@@ -304,7 +349,8 @@ func TestNetHTTPClientPool(t *testing.T) {
 	sizes := []int{0, 1, 13, 100, 1000, 4096, 10000, 65536 + 7, 100000, 300000}
 
 	forEachHandler(t, func(t *testing.T, s *server.Server, addr string) {
-		tr := &http.Transport{MaxIdleConnsPerHost: poolSize, MaxConnsPerHost: poolSize, DisableCompression: true}
+		var closes closeCounts
+		tr := &http.Transport{MaxIdleConnsPerHost: poolSize, MaxConnsPerHost: poolSize, DisableCompression: true, DialContext: closes.dial}
 		defer tr.CloseIdleConnections()
 		client := &http.Client{Transport: tr, Timeout: 2 * time.Minute} // a guard against a hang only
 		var newConns atomic.Int64
@@ -391,17 +437,22 @@ func TestNetHTTPClientPool(t *testing.T) {
 		round(1)
 		after1 := s.Stats()
 		round(2)
+		byClient := closes.byClient.Load() // first: every close it counts precedes the server's
 		after2 := s.Stats()
-		t.Logf("connections accepted: %d after round 1, %d after round 2; the client dialled %d", after1.Accepted, after2.Accepted, newConns.Load())
+		t.Logf("connections accepted: %d after round 1, %d after round 2; the client dialled %d, used %d fresh and closed %d itself",
+			after1.Accepted, after2.Accepted, closes.dialled.Load(), newConns.Load(), byClient)
 		if failures.Load() > 0 {
 			t.Fatalf("%d of %d requests failed", failures.Load(), 2*perRound)
 		}
-		if after2.Accepted > poolSize || after2.Closed != 0 {
-			t.Errorf("the server accepted %d connections and closed %d for %d keep-alive requests; want at most %d and none closed",
-				after2.Accepted, after2.Closed, 2*perRound, poolSize)
+		if n := closes.byServer.Load(); n > 0 {
+			t.Errorf("the server closed %d keep-alive connections (client read: %v)", n, closes.serverErr.Load())
 		}
-		if n := newConns.Load(); n > poolSize {
-			t.Errorf("%d requests went on a new connection, want at most %d", n, poolSize)
+		if after2.Closed > uint64(byClient) {
+			t.Errorf("the server closed %d connections, the client only %d", after2.Closed, byClient)
+		}
+		if after2.Accepted > uint64(poolSize+byClient) {
+			t.Errorf("the server accepted %d connections for %d keep-alive requests; want at most %d (the pool) + %d (closed by the client)",
+				after2.Accepted, 2*perRound, poolSize, byClient)
 		}
 	})
 }
