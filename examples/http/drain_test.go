@@ -156,7 +156,8 @@ func (l *loader) run(addr string, signaled *atomic.Bool, warm func()) {
 }
 
 // TestSIGTERMDrainsHTTP: 20 clients send requests on keep-alive
-// connections, 5 more connections sit idle after a request each, and one
+// connections, 5 or more connections sit idle after a request each (one
+// at least on the loop of the next), and one
 // POST /echo has sent its head and half its Content-Length body when
 // SIGTERM comes. The idle connections are closed at once (EOF without an
 // answer, while the drain still waits for the half-sent request); the
@@ -176,27 +177,9 @@ func TestSIGTERMDrainsHTTP(t *testing.T) {
 				idlers  = 5
 			)
 			p := startBinary(t, append([]string{"-loops", "2", "-drain-timeout", "20s"}, mode.args...)...)
-			var sent uint64
-
-			// Idle keep-alive connections, each after one request.
-			idle := make([]net.Conn, idlers)
-			for i := range idle {
-				c, r := dialHTTP(t, p.addr)
-				req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
-				c.Write([]byte(req))
-				sent += uint64(len(req))
-				resp, err := http.ReadResponse(r, &http.Request{Method: "GET"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "Hello, World!" || resp.Close {
-					t.Fatalf("idle connection %d: %d %q close=%v", i, resp.StatusCode, b, resp.Close)
-				}
-				idle[i] = c
-			}
-
 			// The request in flight: its head and half its body, read by
-			// the server (its byte count says so) before the signal.
+			// the server (its byte count says so, and on which loop) before
+			// the signal.
 			body := make([]byte, 100<<10)
 			for i := range body {
 				body[i] = byte(rand.Uint32())
@@ -204,11 +187,40 @@ func TestSIGTERMDrainsHTTP(t *testing.T) {
 			half := len(body) / 2
 			fc, fr := dialHTTP(t, p.addr)
 			head := fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: example\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", len(body))
-			if _, err := fc.Write(append([]byte(head), body[:half]...)); err != nil {
-				t.Fatal(err)
+			flightLoop := p.loopReading(t, uint64(len(head)+half), func() {
+				if _, err := fc.Write(append([]byte(head), body[:half]...)); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			// Idle keep-alive connections, each after one request; one at
+			// least on the in-flight request's loop. Each loop begins its
+			// drain on its own: that one's EOF says the drain has reached
+			// the in-flight request before the rest of its body is sent.
+			var idle []net.Conn
+			sameLoop := 0
+			for len(idle) < idlers || sameLoop == 0 {
+				if len(idle) == 64 {
+					t.Fatalf("64 connections, none on loop %s", flightLoop)
+				}
+				c, r := dialHTTP(t, p.addr)
+				req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
+				var resp *http.Response
+				loop := p.loopReading(t, uint64(len(req)), func() {
+					c.Write([]byte(req))
+					var err error
+					if resp, err = http.ReadResponse(r, &http.Request{Method: "GET"}); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "Hello, World!" || resp.Close {
+					t.Fatalf("idle connection %d: %d %q close=%v", len(idle), resp.StatusCode, b, resp.Close)
+				}
+				if loop == flightLoop {
+					sameLoop++
+				}
+				idle = append(idle, c)
 			}
-			sent += uint64(len(head) + half)
-			p.waitBytesRead(t, sent)
 
 			// The load.
 			var signaled atomic.Bool
@@ -227,7 +239,7 @@ func TestSIGTERMDrainsHTTP(t *testing.T) {
 			}
 
 			// Idle connections: EOF, no answer, at once — the drain has
-			// not waited for the request in flight.
+			// not waited for the request in flight, on its loop or another.
 			for i, c := range idle {
 				c.SetReadDeadline(time.Now().Add(guard))
 				if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
@@ -288,8 +300,9 @@ func TestSIGTERMDrainsHTTP(t *testing.T) {
 				closes += l.closes
 				noResponse += l.noResponse
 			}
-			t.Logf("%d load clients: %d answers, all right, %d of them with Connection: close; %d requests sent after a close, unanswered",
-				loaders, answered, closes, noResponse)
+			t.Logf("%d idle connections closed at once, %d on the in-flight request's loop %s; %d load clients: %d answers, all right, "+
+				"%d of them with Connection: close; %d requests sent after a close, unanswered",
+				len(idle), sameLoop, flightLoop, loaders, answered, closes, noResponse)
 		})
 	}
 }

@@ -29,9 +29,9 @@ func startBinary(t *testing.T, args ...string) *proc {
 	return &proc{Proc: p, addr: p.Addrs["http server listening"], admin: p.Addrs["admin endpoints listening"]}
 }
 
-// bytesRead returns the server's shoal_read_bytes_total over all loops,
-// from its /metrics.
-func (p *proc) bytesRead(t *testing.T) uint64 {
+// bytesRead returns the server's shoal_read_bytes_total of each loop, by
+// the loop label, from its /metrics.
+func (p *proc) bytesRead(t *testing.T) map[string]uint64 {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
@@ -40,38 +40,48 @@ func (p *proc) bytesRead(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var total uint64
+	loops := map[string]uint64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "shoal_read_bytes_total{") {
+		rest, ok := strings.CutPrefix(line, `shoal_read_bytes_total{loop="`)
+		if !ok {
 			continue
 		}
-		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		loop, value, _ := strings.Cut(rest, `"} `)
+		f, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			t.Fatalf("metric line %q: %v", line, err)
 		}
-		total += uint64(f)
+		loops[loop] = uint64(f)
 	}
 	io.Copy(io.Discard, resp.Body)
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return total
+	return loops
 }
 
-// waitBytesRead waits until the server has read at least n bytes from its
-// connections; the guard only stops a hung test.
-func (p *proc) waitBytesRead(t *testing.T, n uint64) {
+// loopReading returns the loop that reads the n bytes send sends, the only
+// bytes sent to the server meanwhile, once it has read them all; the
+// guard only stops a hung test.
+func (p *proc) loopReading(t *testing.T, n uint64, send func()) string {
 	t.Helper()
+	before := p.bytesRead(t)
+	send()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		got := p.bytesRead(t)
-		if got >= n {
-			return
+		after := p.bytesRead(t)
+		for loop, b := range after {
+			switch d := b - before[loop]; {
+			case d == n:
+				return loop
+			case d > n:
+				t.Fatalf("loop %s read %d bytes, want %d: something else was sent", loop, d, n)
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server read %d bytes, want %d", got, n)
+			t.Fatalf("the server has not read the %d bytes: %v before, %v now", n, before, after)
 		}
 	}
 }
