@@ -184,6 +184,11 @@ func parseHead(h []byte, req *Request, lim *Limits) error {
 			return err
 		}
 		req.Headers = append(req.Headers, Header{Name: name, Value: value})
+		switch len(name) { // the fields the server reads; most are none of them
+		case 4, 6, 10, 14, 17:
+		default:
+			continue
+		}
 		switch {
 		case equalFold(name, "Host"):
 			if !validHost(value) {

@@ -54,6 +54,7 @@ func (w *ResponseWriter) Header(name, value string) {
 		return
 	}
 	switch {
+	case len(name) != 4 && len(name) != 10 && len(name) != 14 && len(name) != 17: // none of the server's own
 	case equalFold(name, "Date"), equalFold(name, "Content-Length"), equalFold(name, "Transfer-Encoding"):
 		return
 	case equalFold(name, "Connection"):
