@@ -27,18 +27,7 @@ func TestDrainEndsStreams(t *testing.T) {
 			w.WriteString("data: hello\n\n")
 			opened <- w.Stream()
 		})
-		s, err := server.New(NewServer(h, Config{}), eng)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := server.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(ln); err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
+		s, addr := startHTTP(t, h, Config{}, eng)
 
 		events := dial(t, addr)
 		events.Write([]byte("GET /events HTTP/1.1\r\nHost: a\r\n\r\n"))
@@ -85,7 +74,6 @@ func TestDrainEndsStreams(t *testing.T) {
 		if _, err := st.WriteString("late"); err != ErrStreamClosed {
 			t.Errorf("write after the end: %v", err)
 		}
-		s.Wait()
 	})
 }
 
