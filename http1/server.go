@@ -486,6 +486,8 @@ func (s *Server) timeout(c loop.Conn) {
 	}
 }
 
+var plainText = []byte("Content-Type: text/plain; charset=utf-8\r\n")
+
 // reject answers a request that cannot be served with its error's status
 // and closes the connection: its framing is lost.
 func (s *Server) reject(c loop.Conn, cs *connState, err error) {
@@ -496,12 +498,8 @@ func (s *Server) reject(c loop.Conn, cs *connState, err error) {
 		status = he.Status
 	}
 	text := strconv.Itoa(status) + " " + StatusText(status)
-	ls.out = appendStatusLine(ls.out, status)
-	ls.out = append(ls.out, "Date: "...)
-	ls.out = append(ls.out, ls.date()...)
-	ls.out = append(ls.out, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
-	ls.out = strconv.AppendInt(ls.out, int64(len(text)), 10)
-	ls.out = append(ls.out, "\r\n\r\n"...)
+	r := resp{status: status, hdr: plainText, minor: 1}
+	ls.out = r.appendHead(ls.out, ls.date(), len(text))
 	ls.out = append(ls.out, text...)
 	ls.flush(c)
 	cs.phase = phDone
