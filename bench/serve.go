@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -21,6 +22,13 @@ func serve(proto, engine, addr string, loops int) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	if path := os.Getenv("SHOAL_BENCH_CPUPROFILE"); path != "" {
+		stop, err := profileCPU(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	srv := newServer()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(addr, loops) }()
@@ -39,6 +47,21 @@ func serve(proto, engine, addr string, loops int) error {
 		// The process exits anyway; the kernel closes what is left.
 	}
 	return nil
+}
+
+// profileCPU writes a CPU profile of this server process to path (with
+// the pid appended, since each run is a fresh process) until stop is
+// called. It is what SHOAL_BENCH_CPUPROFILE asks for.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // raiseFileLimit sets the soft RLIMIT_NOFILE to the hard limit, so that

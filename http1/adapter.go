@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // AdapterConfig configures Adapt. Zero fields take the defaults.
@@ -65,11 +65,16 @@ type adapter struct {
 
 // call is one request on its way through the adapter: the request, the
 // handler's writer and the stream back to the loop, in one allocation.
+// Small heads and bodies are built in its own arrays, so that a short
+// answer costs no allocation beyond the call.
 type call struct {
-	st  Stream
-	ww  workerWriter
-	req *http.Request
-	a   *adapter
+	st   Stream
+	ww   workerWriter
+	req  *http.Request
+	a    *adapter
+	ops  [2]streamOp
+	head [128]byte
+	body [256]byte
 }
 
 func (a *adapter) ServeHTTP1(w *ResponseWriter, r *Request) {
@@ -86,8 +91,9 @@ func (a *adapter) ServeHTTP1(w *ResponseWriter, r *Request) {
 	}
 	k := &call{req: req, a: a}
 	k.st.init(w.c, w.ls.srv.cfg.MaxStreamQueue)
-	k.st.adapter = true
-	k.ww = workerWriter{st: &k.st, hdr: make(http.Header), status: 200, flushAt: a.flushAt}
+	k.st.adapter, k.st.ops = true, k.ops[:0]
+	k.ww = workerWriter{st: &k.st, hdr: make(http.Header, 2), status: 200, flushAt: a.flushAt,
+		head: k.head[:0], body: k.body[:0]}
 	if !a.pool.submit(k) {
 		w.WriteHeader(503)
 		w.Header("Retry-After", "1")
@@ -113,8 +119,21 @@ func (k *call) run() {
 // newHTTPRequest copies r into a net/http request, as net/http's server
 // would have made it.
 func newHTTPRequest(cs *connState, r *Request) (*http.Request, error) {
-	target := string(r.Target)
-	req, err := http.NewRequestWithContext(cs.ctx, string(r.Method), target, nil)
+	// As net/textproto does: the target and the field values share one
+	// string, the one-value slices one array, so the head costs two
+	// allocations, not two per field.
+	n := len(r.Target)
+	for _, f := range r.Headers {
+		n += len(f.Value)
+	}
+	all := make([]byte, 0, n)
+	all = append(all, r.Target...)
+	for _, f := range r.Headers {
+		all = append(all, f.Value...)
+	}
+	strs := unsafe.String(unsafe.SliceData(all), len(all)) // all is never written again
+	target, off := strs[:len(r.Target)], len(r.Target)
+	req, err := http.NewRequestWithContext(cs.ctx, methodString(r.Method), target, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -123,18 +142,32 @@ func newHTTPRequest(cs *connState, r *Request) (*http.Request, error) {
 			return nil, err
 		}
 	}
-	hdr := req.Header
-	for _, f := range r.Headers {
+	hdr, slots := req.Header, make([]string, len(r.Headers))
+	for i, f := range r.Headers {
+		v := strs[off : off+len(f.Value)]
+		off += len(f.Value)
 		k, ok := commonHeaders[string(f.Name)]
 		if !ok {
 			k = http.CanonicalHeaderKey(string(f.Name))
 		}
-		hdr[k] = append(hdr[k], string(f.Value))
+		if vs, dup := hdr[k]; dup {
+			hdr[k] = append(vs, v)
+			continue
+		}
+		slots[i] = v
+		hdr[k] = slots[i : i+1 : i+1]
 	}
-	req.Proto, req.ProtoMinor = "HTTP/1."+strconv.Itoa(r.Minor), r.Minor
-	req.Host = string(r.Host)
-	if req.URL.Host != "" {
+	req.Proto, req.ProtoMinor = "HTTP/1.1", r.Minor
+	if r.Minor == 0 {
+		req.Proto = "HTTP/1.0"
+	}
+	switch hs := hdr["Host"]; {
+	case req.URL.Host != "":
 		req.Host = req.URL.Host
+	case len(hs) > 0 && hs[0] == string(r.Host):
+		req.Host = hs[0] // the same bytes: share the string
+	default:
+		req.Host = string(r.Host)
 	}
 	req.RemoteAddr, req.RequestURI = cs.remote, target
 	req.Close = !r.KeepAlive
@@ -146,6 +179,32 @@ func newHTTPRequest(cs *connState, r *Request) (*http.Request, error) {
 		req.Body = io.NopCloser(bytes.NewReader(bytes.Clone(r.Body)))
 	}
 	return req, nil
+}
+
+// methodString returns m as a string, without an allocation for the
+// methods of RFC 9110.
+func methodString(m []byte) string {
+	switch string(m) {
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "PATCH":
+		return "PATCH"
+	case "CONNECT":
+		return "CONNECT"
+	case "TRACE":
+		return "TRACE"
+	}
+	return string(m)
 }
 
 // commonHeaders maps the header names clients send most, as they send
@@ -170,6 +229,7 @@ type workerWriter struct {
 	flushAt   int
 	wrote     bool // WriteHeader has run
 	committed bool // the head has been handed over
+	head      []byte // where the head's fields are built
 	body      []byte
 }
 
@@ -187,12 +247,29 @@ func (ww *workerWriter) WriteHeader(code int) {
 func (ww *workerWriter) Write(p []byte) (int, error) {
 	ww.WriteHeader(200)
 	ww.body = append(ww.body, p...)
-	if len(ww.body) >= ww.flushAt {
-		if err := ww.send(false); err != nil {
-			return 0, err
-		}
+	if err := ww.spill(); err != nil {
+		return 0, err
 	}
 	return len(p), nil
+}
+
+// WriteString is Write for a string (io.StringWriter), without the copy
+// io.WriteString would make.
+func (ww *workerWriter) WriteString(s string) (int, error) {
+	ww.WriteHeader(200)
+	ww.body = append(ww.body, s...)
+	if err := ww.spill(); err != nil {
+		return 0, err
+	}
+	return len(s), nil
+}
+
+// spill sends the body written so far once it reaches flushAt.
+func (ww *workerWriter) spill() error {
+	if len(ww.body) < ww.flushAt {
+		return nil
+	}
+	return ww.send(false)
 }
 
 // Flush sends the head and what has been written.
@@ -229,7 +306,7 @@ func (ww *workerWriter) send(last bool) error {
 		if _, ok := ww.hdr["Content-Type"]; !ok && len(op.data) > 0 && ww.hdr.Get("Content-Encoding") == "" {
 			ww.hdr.Set("Content-Type", http.DetectContentType(op.data))
 		}
-		op.head, op.status, op.hdr = true, ww.status, appendFields(nil, ww.hdr)
+		op.head, op.status, op.hdr = true, ww.status, appendFields(ww.head, ww.hdr)
 		op.close = ww.hdr.Get("Connection") == "close"
 	}
 	if len(op.data) == 0 && !op.head && !op.end {
@@ -301,34 +378,39 @@ func (p *pool) submit(f *call) bool {
 	return true
 }
 
-// work is a worker, counted in running and idle by submit.
+// work is a worker, counted in running and idle by submit. It arms its
+// idle timer only when it finds nothing to do.
 func (p *pool) work() {
 	t := time.NewTimer(poolIdle)
 	defer t.Stop()
 	for {
+		var f *call
 		select {
-		case f := <-p.jobs:
-			p.mu.Lock()
-			p.idle--
-			p.queued--
-			p.mu.Unlock()
-			f.run()
-			p.mu.Lock()
-			p.idle++
-			p.mu.Unlock()
+		case f = <-p.jobs:
+		default:
 			t.Reset(poolIdle)
-			continue
-		case <-t.C:
+			select {
+			case f = <-p.jobs:
+			case <-t.C:
+			}
 		}
 		p.mu.Lock()
-		if p.queued >= p.idle { // more calls than the other waiting workers
+		if f == nil {
+			if p.queued >= p.idle { // more calls than the other waiting workers
+				p.mu.Unlock()
+				continue
+			}
+			p.idle--
+			p.running--
 			p.mu.Unlock()
-			t.Reset(poolIdle)
-			continue
+			return
 		}
 		p.idle--
-		p.running--
+		p.queued--
 		p.mu.Unlock()
-		return
+		f.run()
+		p.mu.Lock()
+		p.idle++
+		p.mu.Unlock()
 	}
 }

@@ -174,6 +174,11 @@ func (st *Stream) pump(c loop.Conn, cs *connState) {
 	}
 	st.mu.Lock()
 	ops := st.ops
+	if len(ops) == 0 { // nothing queued: the writers keep their array
+		st.mu.Unlock()
+		ls.flush(c) // what begin wrote
+		return
+	}
 	st.ops, st.spare = st.spare[:0], nil
 	st.queued = 0
 	st.space.Broadcast()
