@@ -17,8 +17,9 @@ import (
 type ResponseWriter struct {
 	resp
 	body    []byte
-	flushed bool    // the head has been written (chunked, or close-delimited for 1.0)
-	st      *Stream // set by Stream
+	flushed bool     // the head has been written (chunked, or close-delimited for 1.0)
+	st      *Stream  // set by Stream
+	up      Upgraded // set by Upgrade
 	c       loop.Conn
 	cs      *connState
 	ls      *loopState

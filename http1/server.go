@@ -145,11 +145,12 @@ func (ls *loopState) startClock(l *loop.Loop) {
 
 // The phases of a connection.
 const (
-	phHead    uint8 = iota // reading a request head
-	phBody                 // the head is read; waiting for a Content-Length body
-	phChunked              // the head is read; reading a chunked body
-	phWait                 // the answer is being made elsewhere (Stream, adapter)
-	phDone                 // closing
+	phHead     uint8 = iota // reading a request head
+	phBody                  // the head is read; waiting for a Content-Length body
+	phChunked               // the head is read; reading a chunked body
+	phWait                  // the answer is being made elsewhere (Stream, adapter)
+	phUpgraded              // another protocol has the connection (Upgraded)
+	phDone                  // closing
 )
 
 // connState is a connection's place in its requests. It is small: an idle
@@ -159,6 +160,7 @@ type connState struct {
 	ch      Chunked // scans a chunked body as it arrives
 	ls      *loopState
 	st      *Stream     // phWait: the response being made elsewhere
+	up      Upgraded    // phUpgraded: the protocol that has the connection
 	timer   *loop.Timer // a head or body timeout
 	head    int         // phBody, phChunked: bytes of the head
 	need    int64       // phBody: bytes of head and body
@@ -206,6 +208,10 @@ func (s *Server) loopState(c loop.Conn) *loopState {
 // OnData answers every whole request that has arrived.
 func (s *Server) OnData(c loop.Conn) {
 	cs := c.Context().(*connState)
+	if cs.up != nil {
+		cs.up.OnData(c)
+		return
+	}
 	if cs.phase == phWait && !cs.paused && c.Buffered() > maxWaitingInput {
 		// Requests pile up behind one answered elsewhere: let TCP hold
 		// the rest back. Reading goes on until then, so a client that
@@ -226,6 +232,9 @@ func (s *Server) OnClose(c loop.Conn, err error) {
 	if cs == nil {
 		return
 	}
+	if cs.up != nil {
+		cs.up.OnClose(c, err)
+	}
 	cs.phase = phDone
 	if cs.st != nil {
 		cs.st.connClosed()
@@ -241,6 +250,10 @@ func (s *Server) OnClose(c loop.Conn, err error) {
 func (s *Server) OnEOF(c loop.Conn) {
 	cs := c.Context().(*connState)
 	cs.eof = true
+	if cs.up != nil {
+		cs.up.OnEOF(c)
+		return
+	}
 	if cs.cancel != nil {
 		// As net/http does: the adapter's handlers learn that the client
 		// has gone (or half-closed) from their context; what they answer
@@ -256,6 +269,10 @@ func (s *Server) OnEOF(c loop.Conn) {
 func (s *Server) OnGoodbye(c loop.Conn) {
 	cs := c.Context().(*connState)
 	cs.draining = true
+	if cs.up != nil {
+		cs.up.OnGoodbye(c)
+		return
+	}
 	switch {
 	case cs.phase == phWait:
 		cs.st.goodbye(c, cs)
@@ -268,7 +285,10 @@ func (s *Server) OnGoodbye(c loop.Conn) {
 // OnWake takes what a Stream has queued.
 func (s *Server) OnWake(c loop.Conn) {
 	cs := c.Context().(*connState)
-	if cs.st != nil {
+	switch {
+	case cs.up != nil:
+		cs.up.OnWake(c)
+	case cs.st != nil:
 		cs.st.pump(c, cs)
 	}
 }
@@ -277,6 +297,8 @@ func (s *Server) OnWake(c loop.Conn) {
 func (s *Server) OnWritable(c loop.Conn) {
 	cs := c.Context().(*connState)
 	switch {
+	case cs.up != nil:
+		cs.up.OnWritable(c)
 	case cs.st != nil:
 		cs.st.pump(c, cs)
 	case cs.blocked:
@@ -443,6 +465,10 @@ func (s *Server) handle(c loop.Conn, cs *connState, n int) {
 	}
 	s.h.ServeHTTP1(w, req)
 	c.Discard(n)
+	if w.up != nil {
+		s.upgrade(c, cs, w)
+		return
+	}
 	if w.st != nil {
 		w.st.begin(c, cs, w)
 		return
