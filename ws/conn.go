@@ -1,0 +1,358 @@
+package ws
+
+import (
+	"bytes"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/shoalnet/shoal/http1"
+	"github.com/shoalnet/shoal/loop"
+)
+
+// Handler receives the events of upgraded connections, on each
+// connection's loop: it must not block (hand slow work to a goroutine).
+type Handler interface {
+	// OnOpen: the 101 has been queued; the connection is WebSocket.
+	OnOpen(c *Conn)
+	// OnMessage: a whole message (text is valid UTF-8). msg is valid
+	// until OnMessage returns.
+	OnMessage(c *Conn, op Opcode, msg []byte)
+	// OnClose: the connection has closed. code is the close code the peer
+	// sent (CloseNoStatus if its frame had none), or the one the server
+	// failed the connection with; CloseAbnormal if TCP dropped without a
+	// close frame. err says why it ended.
+	OnClose(c *Conn, code int, err error)
+}
+
+// Config configures an Upgrader. Zero fields take the defaults.
+type Config struct {
+	// MaxFrame and MaxMessage bound a frame's payload and a message's
+	// (default 16 MiB each); past them the connection is closed with 1009.
+	MaxFrame, MaxMessage int64
+	// PingInterval is how often the server pings (default 30s; negative:
+	// never). A connection from which nothing has arrived for a whole
+	// interval after a ping is closed ("pong timeout").
+	PingInterval time.Duration
+	// CloseTimeout bounds the wait for the peer's close frame after the
+	// server sent its own (default 5s), then TCP is dropped.
+	CloseTimeout time.Duration
+	// Subprotocols the server speaks, in its order of preference; the
+	// first the client also offers is chosen.
+	Subprotocols []string
+	// CheckOrigin decides whether a browser's Origin may connect. nil
+	// accepts a request without Origin, or whose Origin's host is the
+	// request's Host (as gorilla/websocket does).
+	CheckOrigin func(r *http1.Request) bool
+	// OnUpgrade, if set, runs before the 101 is sent, on the loop: it may
+	// authenticate the request and return state to attach to the
+	// connection (Conn.State), or an error, answered 403.
+	OnUpgrade func(r *http1.Request) (state any, err error)
+}
+
+// ErrPongTimeout is why a connection that stopped answering pings
+// closed; its close frame says 1001 (going away).
+var ErrPongTimeout error = &CloseError{Code: CloseGoingAway, Reason: "pong timeout"}
+
+// Upgrader upgrades HTTP/1.1 requests (from an http1.Server's native
+// handler) to WebSocket connections served by its Handler.
+type Upgrader struct {
+	h   Handler
+	cfg Config
+}
+
+// NewUpgrader returns an Upgrader for h.
+func NewUpgrader(h Handler, cfg Config) *Upgrader {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = DefaultMaxMessage
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
+	}
+	return &Upgrader{h: h, cfg: cfg}
+}
+
+// ServeHTTP1 upgrades every request: an http1.Handler for a server that
+// speaks only WebSocket.
+func (u *Upgrader) ServeHTTP1(w *http1.ResponseWriter, r *http1.Request) { u.Upgrade(w, r) }
+
+// Upgrade answers r with 101 and makes the connection WebSocket, or
+// answers an HTTP error (400, 403, 405, 426) and reports false.
+func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
+	key, err := CheckUpgrade(r)
+	if err != nil {
+		var he *HandshakeError
+		errors.As(err, &he)
+		w.WriteHeader(he.Status)
+		if he.Status == 426 {
+			w.Header("Sec-WebSocket-Version", "13")
+		}
+		w.Header("Content-Type", "text/plain; charset=utf-8")
+		w.WriteString(he.Reason)
+		return false
+	}
+	if !u.originOK(r) {
+		w.WriteHeader(403)
+		w.WriteString("origin not allowed")
+		return false
+	}
+	c := &Conn{u: u, lc: w.Conn()}
+	if u.cfg.OnUpgrade != nil {
+		if c.state, err = u.cfg.OnUpgrade(r); err != nil {
+			w.WriteHeader(403)
+			w.WriteString(err.Error())
+			return false
+		}
+	}
+	w.Header("Sec-WebSocket-Accept", AcceptKey(key))
+	if p := u.choose(r); p != "" {
+		c.subprotocol = p
+		w.Header("Sec-WebSocket-Protocol", p)
+	}
+	c.rd = FrameReader{MaxFrame: u.cfg.MaxFrame, MaxMessage: u.cfg.MaxMessage}
+	w.Upgrade("websocket", (*upgraded)(c))
+	c.open()
+	return true
+}
+
+func (u *Upgrader) originOK(r *http1.Request) bool {
+	if u.cfg.CheckOrigin != nil {
+		return u.cfg.CheckOrigin(r)
+	}
+	origin := r.Header("Origin")
+	if origin == nil {
+		return true
+	}
+	o, err := url.Parse(string(origin))
+	return err == nil && bytes.EqualFold([]byte(o.Host), r.Host)
+}
+
+func (u *Upgrader) choose(r *http1.Request) string {
+	offered := Subprotocols(r)
+	for _, p := range u.cfg.Subprotocols {
+		for _, o := range offered {
+			if string(o) == p {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// Conn is one WebSocket connection. Its methods are for its loop: the
+// Handler's callbacks, or a function run there with Loop().Execute.
+type Conn struct {
+	u           *Upgrader
+	lc          loop.Conn
+	rd          FrameReader
+	msg         []byte // the fragments of the open message
+	msgOp       Opcode
+	state       any
+	subprotocol string
+	timer       *loop.Timer // the heartbeat, or the wait for the peer's close
+	iov         [2][]byte   // writeFrame's, kept here so that they cost no allocation
+	hdr         [MaxHeaderLen]byte
+	heard       bool // something arrived since the last ping
+	sentClose   bool
+	closed      bool
+	code        int // the close code for OnClose
+}
+
+// State returns what Config.OnUpgrade returned for this connection.
+func (c *Conn) State() any { return c.state }
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// NetConn returns the loop's connection under c.
+func (c *Conn) NetConn() loop.Conn { return c.lc }
+
+// WriteMessage queues a message of one frame. After the close frame has
+// been sent it does nothing and reports false.
+func (c *Conn) WriteMessage(op Opcode, p []byte) bool {
+	if c.sentClose || c.closed {
+		return false
+	}
+	c.writeFrame(op, p)
+	return true
+}
+
+// writeFrame queues one unmasked frame, header and payload in one write
+// (the loop copies them; an empty queue takes a write of any size).
+func (c *Conn) writeFrame(op Opcode, p []byte) {
+	h := AppendHeader(c.hdr[:0], Header{Fin: true, Op: op, Length: uint64(len(p))})
+	c.iov = [2][]byte{h, p}
+	c.lc.Writev(c.iov[:])
+	c.iov = [2][]byte{}
+}
+
+// Close starts the closing handshake with code and reason: the close
+// frame goes out, and the connection closes when the peer's close comes
+// back, or after Config.CloseTimeout.
+func (c *Conn) Close(code int, reason string) {
+	if c.sentClose || c.closed {
+		return
+	}
+	c.sendClose(code, reason)
+	c.lc.SetBusy(true) // the loop's drain waits for the peer's close
+	c.stopTimer()
+	c.timer = c.lc.AfterFunc(c.u.cfg.CloseTimeout, func(loop.Conn) { c.timer = nil; c.lc.Close() })
+}
+
+func (c *Conn) sendClose(code int, reason string) {
+	c.sentClose = true
+	c.code = code
+	var b [2 + 125]byte
+	c.lc.Write(AppendClose(b[:0], code, reason))
+}
+
+// fail closes the connection after a violation: the close frame with its
+// code, then TCP, without waiting for the peer's answer.
+func (c *Conn) fail(err error) {
+	if !c.sentClose {
+		c.sendClose(CloseCode(err), errReason(err))
+	}
+	c.lc.CloseWithError(err)
+}
+
+func errReason(err error) string {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return ""
+}
+
+func (c *Conn) open() {
+	c.code = CloseAbnormal
+	c.u.h.OnOpen(c)
+	c.heartbeat()
+}
+
+// heartbeat arms the next ping on the loop's wheel.
+func (c *Conn) heartbeat() {
+	if c.u.cfg.PingInterval < 0 {
+		return
+	}
+	c.heard = true
+	c.timer = c.lc.AfterFunc(c.u.cfg.PingInterval, c.ping)
+}
+
+func (c *Conn) ping(loop.Conn) {
+	c.timer = nil
+	if c.sentClose || c.closed {
+		return
+	}
+	if !c.heard {
+		c.fail(ErrPongTimeout)
+		return
+	}
+	c.heard = false
+	c.writeFrame(OpPing, nil)
+	c.timer = c.lc.AfterFunc(c.u.cfg.PingInterval, c.ping)
+}
+
+func (c *Conn) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// read takes the whole frames buffered on the connection.
+func (c *Conn) read() {
+	c.heard = true
+	for !c.closed {
+		in, _ := c.lc.Peek(0)
+		if len(in) == 0 {
+			return
+		}
+		f, n, err := c.rd.Next(in)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		done := c.frame(&f)
+		c.lc.Discard(n)
+		if done {
+			return
+		}
+	}
+}
+
+// frame handles one frame; it reports true when the connection is
+// closing and reads no more.
+func (c *Conn) frame(f *Frame) bool {
+	switch f.Op {
+	case OpPing:
+		if !c.sentClose {
+			c.writeFrame(OpPong, f.Payload)
+		}
+	case OpPong:
+	case OpClose:
+		code, _ := f.CloseCode()
+		if !c.sentClose {
+			// Echo the peer's code (RFC 6455 5.5.1), then TCP closes.
+			if code == CloseNoStatus {
+				c.sentClose = true
+				c.lc.Write(AppendClose(nil, CloseNoStatus, ""))
+			} else {
+				c.sendClose(code, "")
+			}
+		}
+		c.code = code
+		c.lc.SetBusy(false)
+		c.lc.Close()
+		return true
+	default:
+		if c.sentClose { // the peer's data after our close is dropped
+			return false
+		}
+		if f.Op != OpContinuation {
+			c.msgOp = f.Op
+			if f.Fin { // a message of one frame: no copy
+				c.u.h.OnMessage(c, f.Op, f.Payload)
+				return c.closed
+			}
+		}
+		c.msg = append(c.msg, f.Payload...)
+		if f.Fin {
+			c.u.h.OnMessage(c, c.msgOp, c.msg)
+			c.msg = c.msg[:0]
+			if cap(c.msg) > 4<<10 { // an idle connection keeps no big buffer
+				c.msg = nil
+			}
+		}
+	}
+	return c.closed
+}
+
+// upgraded is the http1.Upgraded side of a Conn, kept off its API.
+type upgraded Conn
+
+func (u *upgraded) OnData(loop.Conn)     { (*Conn)(u).read() }
+func (u *upgraded) OnWritable(loop.Conn) {}
+func (u *upgraded) OnWake(loop.Conn)     {}
+
+// OnEOF: the peer closed TCP without a close handshake (or after ours).
+func (u *upgraded) OnEOF(lc loop.Conn) { lc.Close() }
+
+// OnGoodbye: the server drains: close 1001 (going away), and wait for the
+// peer's close.
+func (u *upgraded) OnGoodbye(loop.Conn) { (*Conn)(u).Close(CloseGoingAway, "server shutting down") }
+
+func (u *upgraded) OnClose(_ loop.Conn, err error) {
+	c := (*Conn)(u)
+	c.closed = true
+	c.stopTimer()
+	c.u.h.OnClose(c, c.code, err)
+}
