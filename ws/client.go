@@ -10,19 +10,21 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
 // Client is a blocking WebSocket client over one TCP connection, for
 // tests, tools and the bench: it dials, shakes hands, writes masked
-// frames and reads whole messages, answering pings. Not safe for
-// concurrent use. (The real-client tests use other libraries too.)
+// frames and reads whole messages, answering pings. One goroutine reads;
+// writes may come from any goroutine.
 type Client struct {
 	nc   net.Conn
 	br   *bufio.Reader
 	rd   FrameReader
 	buf  []byte // input not yet taken by rd
 	msg  []byte
+	wmu  sync.Mutex // serializes writes: pongs from ReadMessage, the caller's
 	out  []byte
 	sent bool // a close frame has been sent
 	Code int  // the close code the server sent, once ReadMessage reports io.EOF
@@ -75,6 +77,8 @@ func (c *Client) NetConn() net.Conn { return c.nc }
 
 // WriteFrame writes one masked frame.
 func (c *Client) WriteFrame(op Opcode, fin bool, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	var mask [4]byte
 	rand.Read(mask[:])
 	c.out = AppendMaskedFrame(c.out[:0], op, fin, mask, p)
@@ -139,10 +143,6 @@ func (c *Client) ReadMessage() (Opcode, []byte, error) {
 
 // Close sends a close frame with code and closes the connection.
 func (c *Client) Close(code int) error {
-	var mask [4]byte
-	rand.Read(mask[:])
-	payload := []byte{byte(code >> 8), byte(code)}
-	c.sent = true
-	c.nc.Write(AppendMaskedFrame(nil, OpClose, true, mask, payload))
+	c.WriteFrame(OpClose, true, []byte{byte(code >> 8), byte(code)})
 	return c.nc.Close()
 }
