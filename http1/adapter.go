@@ -227,8 +227,8 @@ type workerWriter struct {
 	hdr       http.Header
 	status    int
 	flushAt   int
-	wrote     bool // WriteHeader has run
-	committed bool // the head has been handed over
+	wrote     bool   // WriteHeader has run
+	committed bool   // the head has been handed over
 	head      []byte // where the head's fields are built
 	body      []byte
 }
