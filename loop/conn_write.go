@@ -134,13 +134,33 @@ func (c *conn) resumeProducers() {
 	}
 }
 
+func (c *conn) WriteShared(s *Shared) (int, error) {
+	n := s.Len()
+	if err := c.admit(n); err != nil || n == 0 {
+		return 0, err
+	}
+	c.outQueue().writeShared(s)
+	c.markDirty()
+	return n, nil
+}
+
 func (c *conn) queue(p []byte) {
+	c.outQueue().write(p)
+	c.loop.cnt.outBytes.Add(int64(len(p)))
+	c.markDirty()
+}
+
+// outQueue returns the outbound queue, taking one if c has none.
+func (c *conn) outQueue() *outbound {
 	if c.out == nil {
 		c.out = getOutbound()
 		c.out.moved = time.Duration(c.loop.turnAt.Load())
 	}
-	c.out.write(p)
-	c.loop.cnt.outBytes.Add(int64(len(p)))
+	return c.out
+}
+
+// markDirty puts c on its loop's list of queues to flush.
+func (c *conn) markDirty() {
 	if c.state&stDirty == 0 {
 		c.state |= stDirty
 		c.loop.dirty = append(c.loop.dirty, c)
@@ -168,12 +188,11 @@ func (c *conn) flush() {
 			return
 		}
 		l.cnt.bytesOut.Add(uint64(n))
-		l.cnt.outBytes.Add(-int64(n))
 		if c.ext != nil {
 			c.ext.dl.lastActive = l.now
 		}
 		q.moved = time.Duration(l.turnAt.Load())
-		q.consume(n, c)
+		l.cnt.outBytes.Add(-int64(q.consume(n, c)))
 		if c.state&stClosed != 0 {
 			return
 		}

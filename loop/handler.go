@@ -117,6 +117,11 @@ type Conn interface {
 	Write(p []byte) (int, error)
 	// Writev queues several buffers, like Write. Loop only.
 	Writev(bs [][]byte) (int, error)
+	// WriteShared queues s by reference, without a copy: the queue holds
+	// s (Retain) until its last byte is handed to the kernel or the
+	// connection closes, then releases it. The caller keeps its own
+	// reference. Admitted like Write. Loop only.
+	WriteShared(s *Shared) (int, error)
 	// WriteFrame frames msg with the server's codec (WithCodec) and queues
 	// it like Write. Loop only.
 	WriteFrame(msg []byte) error

@@ -13,11 +13,16 @@ const chunkSize = 4 << 10
 // outbound is a connection's queue of bytes not yet handed to the kernel: a
 // list of pooled chunks, the first one partly sent. A connection holds one
 // only while something is pending; emptied queues go back to outPool.
+// A chunk may also be a Shared's bytes, queued by reference: refs[i] is
+// then the Shared (nil for a pooled chunk), and the chunk's capacity is its
+// length, so that no later write copies into it.
 // It is not safe for concurrent use; its owner serializes access.
 type outbound struct {
-	chunks  [][]byte // pooled buffers; chunks[0][head:] is the next byte to send
+	chunks  [][]byte  // pooled buffers; chunks[0][head:] is the next byte to send
+	refs    []*Shared // nil, or one entry per chunk (since the first Shared)
 	head    int
 	n       int    // unsent bytes
+	owned   int    // of which in pooled chunks (the rest are Shared)
 	queued  uint64 // bytes ever queued
 	sent    uint64 // bytes ever sent
 	waiters []waiter
@@ -40,6 +45,7 @@ func getOutbound() *outbound { return outPool.Get().(*outbound) }
 // write copies p to the tail of the queue.
 func (q *outbound) write(p []byte) {
 	q.n += len(p)
+	q.owned += len(p)
 	q.queued += uint64(len(p))
 	if last := len(q.chunks) - 1; last >= 0 {
 		t := q.chunks[last]
@@ -50,7 +56,34 @@ func (q *outbound) write(p []byte) {
 	if len(p) > 0 {
 		c := bufpool.Get(max(len(p), chunkSize))
 		q.chunks = append(q.chunks, append(c, p...))
+		if q.refs != nil {
+			q.refs = append(q.refs, nil)
+		}
 	}
+}
+
+// writeShared queues s by reference; the queue holds it until sent.
+func (q *outbound) writeShared(s *Shared) {
+	b := s.Retain().b
+	q.n += len(b)
+	q.queued += uint64(len(b))
+	if q.refs == nil {
+		q.refs = make([]*Shared, len(q.chunks), len(q.chunks)+4)
+	}
+	q.chunks = append(q.chunks, b[:len(b):len(b)])
+	q.refs = append(q.refs, s)
+}
+
+// free returns chunk i to the pool or releases its Shared, and reports
+// how many of its bytes were copies.
+func (q *outbound) free(i int) (owned int) {
+	if q.refs != nil && q.refs[i] != nil {
+		q.refs[i].Release()
+		q.refs[i] = nil
+		return 0
+	}
+	bufpool.Put(q.chunks[i])
+	return len(q.chunks[i])
 }
 
 // wait registers fn to run when every byte queued so far has been sent.
@@ -69,34 +102,48 @@ func (q *outbound) views(dst [][]byte) [][]byte {
 	return dst
 }
 
-// consume drops n sent bytes, returns emptied chunks to the pool and runs the
-// waiters that are now complete.
-func (q *outbound) consume(n int, c Conn) {
+// consume drops n sent bytes, returns emptied chunks to the pool (or
+// releases their Shared), runs the waiters that are now complete and
+// reports how many of the n bytes were copies (the rest were Shared).
+func (q *outbound) consume(n int, c Conn) (owned int) {
 	q.n -= n
 	q.sent += uint64(n)
 	k := 0 // chunks fully sent
 	for n > 0 {
+		shared := q.refs != nil && q.refs[k] != nil
 		rest := len(q.chunks[k]) - q.head
 		if n < rest {
 			q.head += n
+			if !shared {
+				owned += n
+			}
 			break
 		}
 		n -= rest
-		bufpool.Put(q.chunks[k])
+		if !shared {
+			owned += rest
+		}
+		q.free(k)
 		k++
 		q.head = 0
 	}
+	q.owned -= owned
 	if k > 0 {
 		m := copy(q.chunks, q.chunks[k:])
 		clear(q.chunks[m:])
 		q.chunks = q.chunks[:m]
+		if q.refs != nil {
+			copy(q.refs, q.refs[k:])
+			clear(q.refs[m:])
+			q.refs = q.refs[:m]
+		}
 	}
 	done := 0
 	for done < len(q.waiters) && q.waiters[done].at <= q.sent {
 		done++
 	}
 	if done == 0 {
-		return
+		return owned
 	}
 	fired := make([]waiter, done)
 	copy(fired, q.waiters)
@@ -106,17 +153,18 @@ func (q *outbound) consume(n int, c Conn) {
 	for _, w := range fired {
 		w.fn(c, nil)
 	}
+	return owned
 }
 
 // release frees every chunk, fails the remaining waiters with err and
 // returns the queue to the pool. The queue must not be used afterwards.
 func (q *outbound) release(c Conn, err error) {
-	for _, b := range q.chunks {
-		bufpool.Put(b)
+	for i := range q.chunks {
+		q.free(i)
 	}
 	ws := q.waiters
 	clear(q.chunks)
-	*q = outbound{chunks: q.chunks[:0]} // keep the backing array for the next user
+	*q = outbound{chunks: q.chunks[:0], refs: q.refs[:0:cap(q.refs)]} // keep the backing arrays for the next user
 	outPool.Put(q)
 	for _, w := range ws {
 		w.fn(c, err)

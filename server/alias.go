@@ -77,3 +77,11 @@ var (
 	ErrWriteTimeout        = loop.ErrWriteTimeout
 	ErrCloseTimeout        = loop.ErrCloseTimeout
 )
+
+// Shared is a message queued by reference on many connections; see
+// loop.Shared.
+type Shared = loop.Shared
+
+// NewShared returns a Shared holding b, held once by the caller; free,
+// if not nil, runs with b after the last Release.
+func NewShared(b []byte, free func([]byte)) *Shared { return loop.NewShared(b, free) }
