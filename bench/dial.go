@@ -93,10 +93,11 @@ func closeAll(conns []*net.TCPConn) {
 	}
 }
 
-// dialLoad dials the n connections of a load run to addr; if any of them
-// fails, it closes the others and returns an error.
-func dialLoad(addr string, n int) ([]*net.TCPConn, error) {
-	conns, failed, err := forEachConn(addr, n, nil)
+// dialLoad dials the n connections of a load run to addr and runs setup
+// (nil: none) on each, as forEachConn does; if any of them fails, it
+// closes the others and returns an error.
+func dialLoad(addr string, n int, setup func(i int, c *net.TCPConn) error) ([]*net.TCPConn, error) {
+	conns, failed, err := forEachConn(addr, n, setup)
 	if failed > 0 {
 		closeAll(conns)
 		return nil, fmt.Errorf("%d of %d connections failed: %w", failed, n, err)

@@ -100,6 +100,11 @@ func echoOnce(o options, engine string, c echoCase) (echoRun, error) {
 			warmup: o.warmup, duration: o.duration,
 		}, onWindow)
 	})
+	return echoRunOf(f, err)
+}
+
+// echoRunOf is the echoRun of a run's figures, or of its error.
+func echoRunOf(f loadFigures, err error) (echoRun, error) {
 	if err != nil {
 		return echoRun{}, err
 	}

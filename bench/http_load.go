@@ -31,7 +31,7 @@ func runHTTPLoad(cfg httpLoadConfig, onWindow func(start bool)) (loadResult, err
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
 	req := []byte("GET / HTTP/1.1\r\nHost: " + cfg.addr + "\r\n\r\n")
-	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, func(_ int, c *net.TCPConn) connWorker {
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, func(_ int, c *net.TCPConn) connWorker {
 		return &httpWorker{
 			c:     c,
 			req:   req,

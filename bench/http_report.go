@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -30,9 +31,15 @@ func httpSection(b *strings.Builder, o options, h *httpResults) {
 // bestPeer returns the engine other than shoal and the baseline with the
 // highest median in perCPU, or "".
 func bestPeer(engines []string, perCPU map[string]spread) string {
+	return bestOf(engines, perCPU, "shoal", httpBaseline)
+}
+
+// bestOf returns the engine but those of skip with the highest median in
+// perCPU, or "".
+func bestOf(engines []string, perCPU map[string]spread, skip ...string) string {
 	best := ""
 	for _, e := range engines {
-		if e == "shoal" || e == httpBaseline || perCPU[e].n == 0 {
+		if slices.Contains(skip, e) || perCPU[e].n == 0 {
 			continue
 		}
 		if best == "" || perCPU[e].med > perCPU[best].med {

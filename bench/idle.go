@@ -74,16 +74,23 @@ func idleEstimate(conns int) time.Duration {
 
 // idleOnce runs the idle-memory scenario against a fresh server process.
 func idleOnce(o options, engine string, http bool) (idleRun, error) {
-	var ir idleResult
 	start, exchange := startServer, idleEcho
 	if http {
 		start, exchange = startHTTPServer, idleGet
 	}
-	_, err := withServer(func() (*serverProc, error) { return start(engine, o.loops) },
-		func(p *serverProc, _ func(bool)) (err error) {
-			ir, err = runIdle(p, o.idleConns, exchange)
-			return err
-		})
+	return idleAgainst(func() (*serverProc, error) { return start(engine, o.loops) }, o.idleConns,
+		func(string) func(int, *net.TCPConn) error { return exchange })
+}
+
+// idleAgainst runs runIdle with n connections against a server process
+// started with start; exchangeFor returns the exchange for the server's
+// address.
+func idleAgainst(start func() (*serverProc, error), n int, exchangeFor func(addr string) func(int, *net.TCPConn) error) (idleRun, error) {
+	var ir idleResult
+	_, err := withServer(start, func(p *serverProc, _ func(bool)) (err error) {
+		ir, err = runIdle(p, n, exchangeFor(p.addr))
+		return err
+	})
 	if err != nil {
 		return idleRun{}, err
 	}

@@ -75,20 +75,21 @@ func runLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 	if cfg.depth < 1 {
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
-	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, func(i int, c *net.TCPConn) connWorker {
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, func(i int, c *net.TCPConn) connWorker {
 		return newLoadWorker(i, c, cfg.size, cfg.depth)
 	})
 }
 
 // runClosedLoop is the skeleton of the closed-loop load generators: it
-// dials n connections to addr, runs the worker that newWorker makes for
-// each one on a goroutine of its own, opens the measured window after
+// dials n connections to addr, runs setup on each (nil: none; a protocol's
+// handshake, done before any load), runs the worker that newWorker makes
+// for each one on a goroutine of its own, opens the measured window after
 // warmup for duration (calling onWindow as runLoad does), then stops the
 // workers and adds up their tallies.
 func runClosedLoop(addr string, n int, warmup, duration time.Duration, onWindow func(start bool),
-	newWorker func(i int, c *net.TCPConn) connWorker,
+	setup func(i int, c *net.TCPConn) error, newWorker func(i int, c *net.TCPConn) connWorker,
 ) (loadResult, error) {
-	conns, err := dialLoad(addr, n)
+	conns, err := dialLoad(addr, n, setup)
 	if err != nil {
 		return loadResult{}, err
 	}

@@ -129,7 +129,7 @@ func runOpen(cfg openConfig, onWindow func(start bool)) (loadResult, error) {
 	if cfg.rate <= 0 {
 		return loadResult{}, fmt.Errorf("rate %v is not positive", cfg.rate)
 	}
-	conns, err := dialLoad(cfg.addr, cfg.conns)
+	conns, err := dialLoad(cfg.addr, cfg.conns, nil)
 	if err != nil {
 		return loadResult{}, err
 	}
