@@ -39,16 +39,18 @@ var httpServers = map[string]func() echoServer{
 	"fasthttp":  func() echoServer { return &fasthttpHello{} },
 }
 
-// serverFor returns the constructor of engine's server for proto (echo or
-// http).
+// serverFor returns the constructor of engine's server for proto (echo,
+// http or ws).
 func serverFor(proto, engine string) (func() echoServer, error) {
 	byName := servers
 	switch proto {
 	case "echo":
 	case "http":
 		byName = httpServers
+	case "ws":
+		byName = wsServers
 	default:
-		return nil, fmt.Errorf("unknown protocol %q (have echo, http)", proto)
+		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws)", proto)
 	}
 	newServer, ok := byName[engine]
 	if !ok {
