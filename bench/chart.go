@@ -20,7 +20,7 @@ import (
 
 // chart is one chart of the report and the section it belongs under.
 type chart struct {
-	section string // echo, open, idle, connect or http
+	section string // echo, open, idle, connect, http, ws or wsidle
 	name    string // the file name after the report's: "echo-per-cpu"
 	title   string
 	panels  []panel
@@ -70,7 +70,7 @@ func reportCharts(o options, res *results) []chart {
 	if res.http != nil {
 		cs = append(cs, httpChart(o, res.http))
 	}
-	return cs
+	return append(cs, wsCharts(res)...)
 }
 
 // echoCharts returns the msgs per server CPU-s and the p99 charts of the

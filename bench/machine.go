@@ -60,6 +60,9 @@ func machineHeader(b *strings.Builder, o options, m machine) {
 	fmt.Fprintf(b, "- kernel: %s\n", m.kernel)
 	fmt.Fprintf(b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(b, "- engines: %s\n", engineVersions(o.engines))
+	if o.has("ws") || o.has("wsidle") {
+		fmt.Fprintf(b, "- WebSocket servers: %s\n", wsVersions(o.wsEngines))
+	}
 	if o.has("http") {
 		w := "not installed"
 		if m.wrk != "" {
@@ -68,8 +71,8 @@ func machineHeader(b *strings.Builder, o options, m machine) {
 		fmt.Fprintf(b, "- HTTP: baseline net/http of %s; wrk: %s\n", runtime.Version(), w)
 	}
 	fmt.Fprintf(b, "- settings: %d run(s) per engine and case, engines alternated run by run, each run in a fresh server process; ", o.runs)
-	if o.has("echo") || o.has("open") || o.has("connect") || o.has("http") {
-		fmt.Fprintf(b, "echo, open loop, connect, HTTP: warm-up %v, measured %v; ", o.warmup, o.duration)
+	if o.has("echo") || o.has("open") || o.has("connect") || o.has("http") || o.has("ws") {
+		fmt.Fprintf(b, "echo, open loop, connect, HTTP, WebSocket: warm-up %v, measured %v; ", o.warmup, o.duration)
 	}
 	fmt.Fprintf(b, "server loops %d; client and server on the same machine over loopback\n", o.loops)
 	fmt.Fprintf(b, "- CPU pinning: %v\n", pinned)

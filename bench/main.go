@@ -48,6 +48,11 @@ type options struct {
 	// Set by parseHTTPOptions (http_run.go).
 	httpConns  []int // http: connection counts
 	httpDepths []int // http: requests in flight per connection
+
+	// Set by parseWSOptions (ws_run.go).
+	wsEngines   []string // ws, wsidle: the WebSocket servers
+	wsLoads     []wsLoad // ws: the loads
+	wsIdleConns []int    // wsidle: connection counts
 }
 
 // echoEngines returns the engines of -engines that have an echo server:
@@ -62,8 +67,16 @@ func (o options) echoEngines() []string {
 	return out
 }
 
-// has reports whether the run includes scenario s.
-func (o options) has(s string) bool { return o.scenario == s || o.scenario == "all" }
+// has reports whether the run includes scenario s: -scenario is all, s,
+// or a list of names with s among them.
+func (o options) has(s string) bool {
+	for _, name := range strings.Split(o.scenario, ",") {
+		if name == s || name == "all" {
+			return true
+		}
+	}
+	return false
+}
 
 func main() {
 	var (
@@ -77,13 +90,14 @@ func main() {
 		runs        = flag.Int("runs", 3, "runs per engine and case; the report shows medians")
 		duration    = flag.Duration("duration", 5*time.Second, "measured time per run (echo)")
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each measurement (echo)")
-		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s (explicit flags win)")
+		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s, ws 100x64x16, wsidle 1000 conns (explicit flags win)")
 		loops       = flag.Int("loops", runtime.GOMAXPROCS(0), "event loops of the engines that have them (shoal, gnet)")
 		idleConns   = flag.Int("idle-conns", 10000, "connections of the idle-memory scenario")
 		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md; with -quick results/quick/<scenario>.md, not kept in git)")
 		charts      = flag.Bool("charts", true, "write PNG charts next to the report (-out results/X.md: results/X-*.png) and link them from it")
 		sf          = scenarioFlags()
 		hf          = httpFlags()
+		wf          = wsFlags()
 	)
 	flag.Parse()
 
@@ -113,13 +127,16 @@ func main() {
 		for name, v := range quickScenarioDefaults {
 			defaults[name] = v
 		}
+		for name, v := range quickWSDefaults {
+			defaults[name] = v
+		}
 		for name, v := range defaults {
 			if !set[name] {
 				flag.Set(name, v)
 			}
 		}
 		if !set["out"] { // a smoke run must not overwrite the committed results
-			*out = filepath.Join("results", "quick", *scenario+".md")
+			*out = filepath.Join("results", "quick", reportName(*scenario))
 		}
 	}
 	o, err := parseOptions(*engines, *scenario, *conns, *sizes, *depths, *runs, *duration, *warmup, *loops, *idleConns, *out)
@@ -129,6 +146,9 @@ func main() {
 	}
 	if err == nil {
 		err = parseHTTPOptions(&o, hf)
+	}
+	if err == nil {
+		err = parseWSOptions(&o, wf)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -147,8 +167,10 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 		}
 		o.engines = append(o.engines, e)
 	}
-	if scenario != "all" && scenarioNamed(scenario) == nil {
-		return o, fmt.Errorf("unknown scenario %q", scenario)
+	for _, name := range strings.Split(scenario, ",") {
+		if name != "all" && scenarioNamed(name) == nil {
+			return o, fmt.Errorf("unknown scenario %q", name)
+		}
 	}
 	var err error
 	if o.conns, err = parseInts("conns", conns, 1); err != nil {
@@ -171,9 +193,15 @@ func parseOptions(engines, scenario, conns, sizes, depths string, runs int, dura
 		return o, fmt.Errorf("-idle-conns must be at least 1")
 	}
 	if o.out == "" {
-		o.out = filepath.Join("results", scenario+".md")
+		o.out = filepath.Join("results", reportName(scenario))
 	}
 	return o, nil
+}
+
+// reportName is the default file name of the report of -scenario:
+// "echo.md", "ws-wsidle.md" for ws,wsidle.
+func reportName(scenario string) string {
+	return strings.ReplaceAll(scenario, ",", "-") + ".md"
 }
 
 func parseInts(name, s string, least int) ([]int, error) {

@@ -19,6 +19,8 @@ type results struct {
 	connect  map[string][]connectRun
 	push     []pushRun
 	http     *httpResults
+	ws       *wsResults
+	wsIdle   *wsIdleResults
 }
 
 // outcome is what the run of every scenario has: whether it produced

@@ -33,6 +33,8 @@ var scenarios = []scenario{
 	pushScenario{},
 	httpScenario{},
 	idleScenario{http: true},
+	wsScenario{},
+	wsScenario{idle: true},
 }
 
 // scenarioNamed returns the scenario called name, or nil.
@@ -45,13 +47,14 @@ func scenarioNamed(name string) scenario {
 	return nil
 }
 
-// scenarioNames lists the scenarios for -scenario's help: "echo, open, … or all".
+// scenarioNames lists the scenarios for -scenario's help: "echo, open, …
+// or all, or several of them separated by commas".
 func scenarioNames() string {
 	var names []string
 	for _, s := range scenarios {
 		names = append(names, s.name())
 	}
-	return strings.Join(names, ", ") + " or all"
+	return strings.Join(names, ", ") + " or all, or several of them separated by commas (ws,wsidle)"
 }
 
 // alternate runs once o.runs times for each of engines, engines alternated
