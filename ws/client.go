@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoalnet/shoal/internal/bufpool"
 )
 
 // Client is a blocking WebSocket client over one TCP connection, for
@@ -27,7 +30,11 @@ type Client struct {
 	wmu  sync.Mutex // serializes writes: pongs from ReadMessage, the caller's
 	out  []byte
 	sent bool // a close frame has been sent
-	Code int  // the close code the server sent, once ReadMessage reports io.EOF
+	// Deflate: permessage-deflate was negotiated (the header given to
+	// Dial offered it and the server accepted): compressed messages are
+	// decompressed, and WriteCompressed may send them.
+	Deflate bool
+	Code    int // the close code the server sent, once ReadMessage reports io.EOF
 }
 
 // Dial connects to a ws:// URL and performs the opening handshake, with
@@ -69,7 +76,9 @@ func Dial(rawURL string, header http.Header) (*Client, error) {
 		nc.Close()
 		return nil, fmt.Errorf("ws: Dial: handshake answered %s", resp.Status)
 	}
-	return &Client{nc: nc, br: br, rd: FrameReader{FromServer: true, MaxFrame: 1 << 30, MaxMessage: 1 << 30}}, nil
+	deflate := strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	return &Client{nc: nc, br: br, Deflate: deflate,
+		rd: FrameReader{FromServer: true, MaxFrame: 1 << 30, MaxMessage: 1 << 30, Compressed: deflate}}, nil
 }
 
 // NetConn returns the TCP connection.
@@ -77,11 +86,25 @@ func (c *Client) NetConn() net.Conn { return c.nc }
 
 // WriteFrame writes one masked frame.
 func (c *Client) WriteFrame(op Opcode, fin bool, p []byte) error {
+	return c.writeFrame(Header{Fin: fin, Op: op}, p)
+}
+
+// WriteCompressed writes a message of one frame compressed with
+// permessage-deflate (which must have been negotiated: see Deflate).
+func (c *Client) WriteCompressed(op Opcode, p []byte) error {
+	return c.writeFrame(Header{Fin: true, Op: op, RSV: rsvDeflate}, deflate(nil, p, 1))
+}
+
+func (c *Client) writeFrame(h Header, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var mask [4]byte
-	rand.Read(mask[:])
-	c.out = AppendMaskedFrame(c.out[:0], op, fin, mask, p)
+	h.Masked, h.Length = true, uint64(len(p))
+	rand.Read(h.Mask[:])
+	c.out = AppendHeader(c.out[:0], h)
+	at := len(c.out)
+	c.out = append(c.out, p...)
+	Mask(h.Mask, 0, c.out[at:])
+	op := h.Op
 	if op == OpClose {
 		c.sent = true
 	}
@@ -134,6 +157,14 @@ func (c *Client) ReadMessage() (Opcode, []byte, error) {
 			c.msg = append(c.msg, f.Payload...)
 			if f.Fin {
 				c.buf = c.buf[n:]
+				if c.rd.Deflated() {
+					out, err := inflate(c.msg, 1<<30)
+					if err != nil {
+						return 0, nil, err
+					}
+					c.msg = append(c.msg[:0], out...)
+					bufpool.Put(out)
+				}
 				return op, c.msg, nil
 			}
 		}

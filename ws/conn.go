@@ -2,11 +2,14 @@ package ws
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoalnet/shoal/http1"
+	"github.com/shoalnet/shoal/internal/bufpool"
 	"github.com/shoalnet/shoal/loop"
 )
 
@@ -48,6 +51,19 @@ type Config struct {
 	// authenticate the request and return state to attach to the
 	// connection (Conn.State), or an error, answered 403.
 	OnUpgrade func(r *http1.Request) (state any, err error)
+	// Compression negotiates permessage-deflate (RFC 7692) with clients
+	// that offer it, always without context takeover: each message is
+	// compressed on its own, so an idle connection holds no window, and
+	// compressors are pooled across connections. A compressed message is
+	// decompressed up to MaxMessage and no further (1009).
+	Compression bool
+	// CompressionLevel is compress/flate's level for what the server
+	// sends (0 or out of range: flate.BestSpeed).
+	CompressionLevel int
+	// CompressionMin is the shortest message the server compresses
+	// (default 128 bytes); shorter ones go uncompressed, as RFC 7692
+	// allows.
+	CompressionMin int
 }
 
 // ErrPongTimeout is why a connection that stopped answering pings
@@ -74,6 +90,12 @@ func NewUpgrader(h Handler, cfg Config) *Upgrader {
 	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 5 * time.Second
+	}
+	if cfg.CompressionLevel == 0 || cfg.CompressionLevel < flate.HuffmanOnly || cfg.CompressionLevel > flate.BestCompression {
+		cfg.CompressionLevel = flate.BestSpeed
+	}
+	if cfg.CompressionMin <= 0 {
+		cfg.CompressionMin = 128
 	}
 	return &Upgrader{h: h, cfg: cfg}
 }
@@ -115,7 +137,11 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 		c.subprotocol = p
 		w.Header("Sec-WebSocket-Protocol", p)
 	}
-	c.rd = FrameReader{MaxFrame: u.cfg.MaxFrame, MaxMessage: u.cfg.MaxMessage}
+	if u.cfg.Compression && acceptsDeflate(r) {
+		c.deflate = true
+		w.Header("Sec-WebSocket-Extensions", deflateResponse)
+	}
+	c.rd = FrameReader{MaxFrame: u.cfg.MaxFrame, MaxMessage: u.cfg.MaxMessage, Compressed: c.deflate}
 	w.Upgrade("websocket", (*upgraded)(c))
 	c.open()
 	return true
@@ -159,6 +185,7 @@ type Conn struct {
 	iov         [2][]byte   // writeFrame's, kept here so that they cost no allocation
 	hdr         [MaxHeaderLen]byte
 	heard       bool // something arrived since the last ping
+	deflate     bool // permessage-deflate was negotiated
 	sentClose   bool
 	closed      bool
 	code        int // the close code for OnClose
@@ -173,23 +200,60 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // NetConn returns the loop's connection under c.
 func (c *Conn) NetConn() loop.Conn { return c.lc }
 
-// WriteMessage queues a message of one frame. After the close frame has
-// been sent it does nothing and reports false.
+// Compressed reports whether permessage-deflate was negotiated.
+func (c *Conn) Compressed() bool { return c.deflate }
+
+// WriteMessage queues a message of one frame, compressed when
+// permessage-deflate was negotiated, the message is at least
+// Config.CompressionMin long and compression makes it shorter. p is
+// copied. After the close frame has been sent it does nothing and
+// reports false.
 func (c *Conn) WriteMessage(op Opcode, p []byte) bool {
 	if c.sentClose || c.closed {
 		return false
 	}
-	c.writeFrame(op, p)
+	if c.deflate && len(p) >= c.u.cfg.CompressionMin {
+		z := deflate(bufpool.Get(len(p)+64), p, c.u.cfg.CompressionLevel)
+		if len(z) < len(p) {
+			c.writeFrame(op, rsvDeflate, z)
+			bufpool.Put(z)
+			return true
+		}
+		bufpool.Put(z)
+	}
+	c.writeFrame(op, 0, p)
 	return true
 }
 
+// rsvDeflate is RSV1, which marks a compressed message (RFC 7692 6).
+const rsvDeflate = 4
+
 // writeFrame queues one unmasked frame, header and payload in one write
 // (the loop copies them; an empty queue takes a write of any size).
-func (c *Conn) writeFrame(op Opcode, p []byte) {
-	h := AppendHeader(c.hdr[:0], Header{Fin: true, Op: op, Length: uint64(len(p))})
+func (c *Conn) writeFrame(op Opcode, rsv byte, p []byte) {
+	h := AppendHeader(c.hdr[:0], Header{Fin: true, RSV: rsv, Op: op, Length: uint64(len(p))})
 	c.iov = [2][]byte{h, p}
 	c.lc.Writev(c.iov[:])
 	c.iov = [2][]byte{}
+}
+
+// Execute runs f on c's loop, where c's methods may be called, unless c
+// has closed by then. Safe for concurrent use; it fails only when the
+// loop's task queue is full (loop.ErrQueueFull) or the loop has stopped.
+func (c *Conn) Execute(f func(c *Conn)) error {
+	return c.lc.Loop().Execute(func() {
+		if !c.closed {
+			f(c)
+		}
+	})
+}
+
+// Send queues a copy of p as a message, from any goroutine, through
+// Execute; it is dropped if c closes first. Safe for concurrent use.
+// Messages sent from one goroutine keep their order.
+func (c *Conn) Send(op Opcode, p []byte) error {
+	p = bytes.Clone(p)
+	return c.Execute(func(c *Conn) { c.WriteMessage(op, p) })
 }
 
 // Close starts the closing handshake with code and reason: the close
@@ -254,7 +318,7 @@ func (c *Conn) ping(loop.Conn) {
 		return
 	}
 	c.heard = false
-	c.writeFrame(OpPing, nil)
+	c.writeFrame(OpPing, 0, nil)
 	c.timer = c.lc.AfterFunc(c.u.cfg.PingInterval, c.ping)
 }
 
@@ -295,7 +359,7 @@ func (c *Conn) frame(f *Frame) bool {
 	switch f.Op {
 	case OpPing:
 		if !c.sentClose {
-			c.writeFrame(OpPong, f.Payload)
+			c.writeFrame(OpPong, 0, f.Payload)
 		}
 	case OpPong:
 	case OpClose:
@@ -320,19 +384,40 @@ func (c *Conn) frame(f *Frame) bool {
 		if f.Op != OpContinuation {
 			c.msgOp = f.Op
 			if f.Fin { // a message of one frame: no copy
-				c.u.h.OnMessage(c, f.Op, f.Payload)
-				return c.closed
+				return c.message(f.Payload)
 			}
 		}
 		c.msg = append(c.msg, f.Payload...)
 		if f.Fin {
-			c.u.h.OnMessage(c, c.msgOp, c.msg)
+			done := c.message(c.msg)
 			c.msg = c.msg[:0]
 			if cap(c.msg) > 4<<10 { // an idle connection keeps no big buffer
 				c.msg = nil
 			}
+			return done
 		}
 	}
+	return c.closed
+}
+
+// message delivers a whole message, decompressed first if it is; it
+// reports true when the connection is closing.
+func (c *Conn) message(p []byte) bool {
+	if !c.rd.Deflated() {
+		c.u.h.OnMessage(c, c.msgOp, p)
+		return c.closed
+	}
+	out, err := inflate(p, c.u.cfg.MaxMessage)
+	if err == nil && c.msgOp == OpText && !utf8.Valid(out) {
+		err = &CloseError{Code: CloseInvalidPayload, Reason: "invalid UTF-8 in a text message"}
+	}
+	if err != nil {
+		bufpool.Put(out)
+		c.fail(err)
+		return true
+	}
+	c.u.h.OnMessage(c, c.msgOp, out)
+	bufpool.Put(out)
 	return c.closed
 }
 

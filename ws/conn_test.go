@@ -47,6 +47,13 @@ func testEngines() []engine {
 func startEcho(t *testing.T, e engine, cfg Config, opts ...server.Option) (*server.Server, *echoHandler, string) {
 	t.Helper()
 	h := &echoHandler{closes: make(chan int, 16)}
+	s, url := startHandler(t, e, h, cfg, opts...)
+	return s, h, url
+}
+
+// startHandler runs a server of h with cfg and returns it and its ws:// URL.
+func startHandler(t testing.TB, e engine, h Handler, cfg Config, opts ...server.Option) (*server.Server, string) {
+	t.Helper()
 	s, err := server.New(http1.NewServer(NewUpgrader(h, cfg), http1.Config{}), append(opts, e.opt)...)
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +73,15 @@ func startEcho(t *testing.T, e engine, cfg Config, opts ...server.Option) (*serv
 			t.Errorf("Wait returned %v", err)
 		}
 	})
-	return s, h, "ws://" + ln.Addr().String() + "/echo"
+	return s, "ws://" + ln.Addr().String() + "/echo"
 }
 
-func dialT(t *testing.T, url string) *Client {
+func dialT(t *testing.T, url string) *Client { t.Helper(); return dialHeader(t, url, nil) }
+
+// dialHeader dials url with extra request header fields.
+func dialHeader(t testing.TB, url string, header http.Header) *Client {
 	t.Helper()
-	c, err := Dial(url, nil)
+	c, err := Dial(url, header)
 	if err != nil {
 		t.Fatal(err)
 	}
