@@ -34,16 +34,17 @@ func main() {
 		addr       = flag.String("addr", "127.0.0.1:8081", "address to listen on (host:port)")
 		loops      = flag.Int("loops", 0, "event loops (0: one per core, from GOMAXPROCS)")
 		maxMessage = flag.Int64("max-message", 16<<20, "largest message (and frame) in bytes; larger ones close the connection with 1009")
+		deflate    = flag.Bool("deflate", true, "negotiate permessage-deflate (no context takeover) with clients that offer it")
 		ops        serve.Config
 	)
 	ops.Flags(flag.CommandLine, "127.0.0.1:9092")
 	flag.Parse()
-	os.Exit(run(*addr, *loops, *maxMessage, ops))
+	os.Exit(run(*addr, *loops, ws.Config{MaxFrame: *maxMessage, MaxMessage: *maxMessage, Compression: *deflate}, ops))
 }
 
-func run(addr string, loops int, maxMessage int64, ops serve.Config) int {
+func run(addr string, loops int, cfg ws.Config, ops serve.Config) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	up := ws.NewUpgrader(echo{}, ws.Config{MaxFrame: maxMessage, MaxMessage: maxMessage})
+	up := ws.NewUpgrader(echo{}, cfg)
 	opts := append(ops.ServerOptions(), server.WithLogger(log))
 	if loops > 0 {
 		opts = append(opts, server.WithLoops(loops))
@@ -58,7 +59,7 @@ func run(addr string, loops int, maxMessage int64, ops serve.Config) int {
 		fmt.Fprintln(os.Stderr, "wsecho:", err)
 		return 1
 	}
-	log.Info("wsecho listening", "addr", ln.Addr().String(), "max_message", maxMessage)
+	log.Info("wsecho listening", "addr", ln.Addr().String(), "max_message", cfg.MaxMessage, "deflate", cfg.Compression)
 	code := serve.Run(s, ln, ops, log)
 	st := s.Stats()
 	log.Info("stopped", "code", code, "accepted", st.Accepted, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut)
