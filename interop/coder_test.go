@@ -51,7 +51,7 @@ func TestCoder(t *testing.T) {
 				if m.binary {
 					typ = websocket.MessageBinary
 				}
-				before := wire.Frames()
+				before := wire.Sent().Frames
 				w, err := c.Writer(ctx, typ)
 				if err != nil {
 					t.Fatalf("%s: %v", m.name, err)
@@ -64,7 +64,7 @@ func TestCoder(t *testing.T) {
 				if err := w.Close(); err != nil {
 					t.Fatalf("%s: %v", m.name, err)
 				}
-				if n := wire.Frames() - before; len(m.parts) > 1 {
+				if n := wire.Sent().Frames - before; len(m.parts) > 1 {
 					t.Logf("%s left as %d frames", m.name, n)
 					if n < 2 {
 						t.Errorf("%s left as one frame, want several", m.name)
@@ -76,6 +76,8 @@ func TestCoder(t *testing.T) {
 				}
 				checkEcho(t, m, got == websocket.MessageBinary, data)
 			}
+
+			wantCompressed(t, deflate, wire)
 
 			s.Drain(t)
 			if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {

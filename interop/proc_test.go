@@ -273,3 +273,18 @@ func wantNoExtension(t *testing.T, ext string) {
 		t.Errorf("no extension offered, yet Sec-WebSocket-Extensions %q", ext)
 	}
 }
+
+// wantCompressed checks the frames on the wire: with permessage-deflate,
+// messages were compressed both ways (by the client, and by wsecho in its
+// echoes); without it, none was.
+func wantCompressed(t *testing.T, deflate bool, wire *wireConn) {
+	t.Helper()
+	sent, got := wire.Sent().Compressed, wire.Received().Compressed
+	t.Logf("compressed messages: %d sent, %d received", sent, got)
+	switch {
+	case deflate && (sent == 0 || got == 0):
+		t.Errorf("permessage-deflate: %d compressed messages sent and %d received, want some each way", sent, got)
+	case !deflate && sent+got != 0:
+		t.Errorf("no permessage-deflate, yet %d compressed messages sent and %d received", sent, got)
+	}
+}

@@ -8,18 +8,20 @@ import (
 	"sync"
 )
 
-// wireConn is a client's TCP connection that counts the data frames
-// (text, binary, continuation) the client writes after its HTTP request,
-// so that a test can tell that a fragmented message left as several
-// frames.
+// wireConn is a client's TCP connection that parses the frames going
+// each way after the HTTP head, so that a test can tell that a fragmented
+// message left as several frames and that compressed messages went both
+// ways.
 type wireConn struct {
 	net.Conn
-	mu     sync.Mutex
-	inHead bool   // still in the HTTP request
-	tail   []byte // its last bytes, to find the blank line
-	hdr    []byte // the frame header read so far
-	skip   uint64 // payload bytes left in the current frame
-	frames int
+	mu      sync.Mutex
+	out, in frameScanner
+}
+
+// wireCount is what a frameScanner has seen.
+type wireCount struct {
+	Frames     int // data frames: text, binary, continuation
+	Compressed int // first frames of a message with RSV1 set (permessage-deflate)
 }
 
 // dialWire dials like net.Dialer and returns a wireConn.
@@ -28,51 +30,78 @@ func dialWire(ctx context.Context, network, addr string) (*wireConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &wireConn{Conn: c, inHead: true}, nil
+	return &wireConn{Conn: c}, nil
 }
 
 func (c *wireConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	c.scan(p)
+	c.out.scan(p)
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
 
-// Frames is how many data frames have been written.
-func (c *wireConn) Frames() int {
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.frames
+	c.in.scan(p[:n])
+	c.mu.Unlock()
+	return n, err
 }
 
-func (c *wireConn) scan(p []byte) {
-	if c.inHead {
-		c.tail = append(c.tail, p...)
-		i := bytes.Index(c.tail, []byte("\r\n\r\n"))
+// Sent is what the client has written; Received, what it has read.
+func (c *wireConn) Sent() wireCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.count
+}
+
+func (c *wireConn) Received() wireCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.in.count
+}
+
+// frameScanner follows one direction of a connection: the HTTP head up to
+// its blank line, then WebSocket frames, whatever the splits.
+type frameScanner struct {
+	body  bool   // past the HTTP head
+	tail  []byte // the head's last bytes, to find the blank line
+	hdr   []byte // the frame header read so far
+	skip  uint64 // payload bytes left in the current frame
+	count wireCount
+}
+
+func (s *frameScanner) scan(p []byte) {
+	if !s.body {
+		s.tail = append(s.tail, p...)
+		i := bytes.Index(s.tail, []byte("\r\n\r\n"))
 		if i < 0 {
-			if len(c.tail) > 3 {
-				c.tail = c.tail[len(c.tail)-3:]
+			if len(s.tail) > 3 {
+				s.tail = s.tail[len(s.tail)-3:]
 			}
 			return
 		}
-		p = c.tail[i+4:]
-		c.inHead = false
+		p = s.tail[i+4:]
+		s.body = true
 	}
 	for len(p) > 0 {
-		if c.skip > 0 {
-			n := min(uint64(len(p)), c.skip)
-			c.skip -= n
+		if s.skip > 0 {
+			n := min(uint64(len(p)), s.skip)
+			s.skip -= n
 			p = p[n:]
 			continue
 		}
-		c.hdr = append(c.hdr, p[0])
+		s.hdr = append(s.hdr, p[0])
 		p = p[1:]
-		if n := headerLen(c.hdr); n > 0 && len(c.hdr) == n {
-			if op := c.hdr[0] & 0x0f; op <= 2 {
-				c.frames++
+		if n := headerLen(s.hdr); n > 0 && len(s.hdr) == n {
+			if op := s.hdr[0] & 0x0f; op <= 2 {
+				s.count.Frames++
+				if op != 0 && s.hdr[0]&0x40 != 0 {
+					s.count.Compressed++
+				}
 			}
-			c.skip = payloadLen(c.hdr)
-			c.hdr = c.hdr[:0]
+			s.skip = payloadLen(s.hdr)
+			s.hdr = s.hdr[:0]
 		}
 	}
 }
