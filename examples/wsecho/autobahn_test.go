@@ -184,8 +184,10 @@ type abCase struct {
 	// judge, if set, adjusts the verdicts at the end (Autobahn's
 	// onConnectionLost overrides).
 	judge func(s *session, behavior *verdict, result *string)
-	big   bool // section 9: longer patience, fewer at once
-	cost  int  // a scheduling hint: higher starts first
+	// supplementary: not one of the suite's cases (not counted as one).
+	supplementary bool
+	big           bool // section 9: longer patience, fewer at once
+	cost          int  // a scheduling hint: higher starts first
 }
 
 // session is the fuzzer's side of one case's connection.
@@ -780,7 +782,13 @@ func TestAutobahn(t *testing.T) {
 			sum = append(sum, fmt.Sprintf("%d %s", counts[v], v))
 		}
 	}
-	t.Logf("Autobahn: %d cases in %v: %s", len(results), took.Round(time.Millisecond), strings.Join(sum, ", "))
+	extra := 0
+	for _, c := range cases {
+		if c.supplementary {
+			extra++
+		}
+	}
+	t.Logf("Autobahn: %d cases (%d of the suite, %d supplementary) in %v: %s", len(results), len(results)-extra, extra, took.Round(time.Millisecond), strings.Join(sum, ", "))
 
 	// The server is still up, and still echoes.
 	cl, err := ws.Dial("ws://"+addr+"/", nil)
