@@ -55,6 +55,12 @@ type connExt struct {
 
 var _ Conn = (*conn)(nil)
 
+// unused reports whether x holds nothing: no deadline, drain instant,
+// close reason or paused producer (its timer is then disarmed).
+func (x *connExt) unused() bool {
+	return x.dl == deadlines{lastActive: x.dl.lastActive} && x.drainAt == 0 && x.reason == nil && len(x.producers) == 0
+}
+
 func (c *conn) extra() *connExt {
 	if c.ext == nil {
 		c.ext = &connExt{}

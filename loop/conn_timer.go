@@ -12,6 +12,9 @@ func (c *conn) armTimers() {
 	_, next := x.dl.check(c.loop.now, c.OutboundBuffered() > 0, c.state&stLinger != 0)
 	if next == 0 {
 		c.loop.w.cancel(&x.tm)
+		if x.unused() {
+			c.ext = nil // an idle connection keeps only its conn
+		}
 		return
 	}
 	c.loop.w.schedule(&x.tm, next)
@@ -68,16 +71,7 @@ func (c *conn) SetIdleTimeout(d time.Duration) error {
 }
 
 func (c *conn) AfterFunc(d time.Duration, f func(Conn)) *Timer {
-	l := c.loop
-	t := &timer{}
-	t.fn = func() {
-		if c.state&(stClosed|stClosing) == 0 {
-			if err := l.e.guardCall("AfterFunc", func() { f(c) }, l.idx, &l.cnt); err != nil {
-				c.closeNow(err)
-				return
-			}
-			c.afterCallback()
-		}
-	}
-	return l.schedule(t, d)
+	t := &Timer{l: c.loop, c: c, f: f}
+	t.Reset(d)
+	return t
 }

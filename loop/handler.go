@@ -246,11 +246,63 @@ const (
 	sigClose
 )
 
-// Timer is a function scheduled with Conn.AfterFunc. Its methods are loop
-// only.
+// Timer is a function scheduled with Conn.AfterFunc or Loop.AfterFunc, an
+// entry of its loop's timing wheel. Its methods are loop only.
 type Timer struct {
-	stop func() bool
+	t  timer
+	l  *Loop
+	c  *conn      // Conn.AfterFunc's connection, and its function
+	f  func(Conn) //
+	lf func()     // Loop.AfterFunc's function
 }
 
 // Stop cancels the timer and reports whether it was still pending.
-func (t *Timer) Stop() bool { return t.stop() }
+func (t *Timer) Stop() bool {
+	armed := t.t.armed
+	t.l.w.cancel(&t.t)
+	return armed
+}
+
+// Reset arms the timer again to run its function after d, whether it has
+// run, was stopped or is still pending, and reports whether it was
+// pending. A timer re-armed with Reset costs no allocation, so a periodic
+// task (a heartbeat) keeps one Timer for its connection's life.
+func (t *Timer) Reset(d time.Duration) bool {
+	armed := t.t.armed
+	t.t.owner = t
+	t.l.w.schedule(&t.t, t.l.now+t.l.ticks(d))
+	return armed
+}
+
+// fire runs the function, unless its connection has closed (or is
+// closing), with the loop's panic isolation.
+func (t *Timer) fire() {
+	l := t.l
+	if t.c == nil {
+		if err := l.e.guardCall("Loop.AfterFunc", t.lf, l.idx, &l.cnt); err != nil {
+			l.opts.Logger.Error("loop timer failed", "loop", l.idx, "err", err)
+		}
+		return
+	}
+	c := t.c
+	if c.state&(stClosed|stClosing) != 0 {
+		return
+	}
+	if err := t.call(); err != nil {
+		c.closeNow(err)
+		return
+	}
+	c.afterCallback()
+}
+
+// call runs a Conn.AfterFunc function, as guardCall does (without the
+// closure that binding the connection would allocate at every run).
+func (t *Timer) call() (perr error) {
+	defer func() {
+		if r := recover(); r != nil {
+			perr = t.l.e.panicked(r, "AfterFunc", t.l.idx, &t.l.cnt)
+		}
+	}()
+	t.f(t.c)
+	return nil
+}

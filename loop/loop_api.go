@@ -49,23 +49,9 @@ func (l *Loop) Submit(ctx context.Context, f func()) error {
 // call it from a callback or a task of this loop (Execute schedules from
 // elsewhere); the returned Timer too.
 func (l *Loop) AfterFunc(d time.Duration, f func()) *Timer {
-	t := &timer{}
-	t.fn = func() {
-		if err := l.e.guardCall("Loop.AfterFunc", f, l.idx, &l.cnt); err != nil {
-			l.opts.Logger.Error("loop timer failed", "loop", l.idx, "err", err)
-		}
-	}
-	return l.schedule(t, d)
-}
-
-// schedule arms t after d and returns its handle.
-func (l *Loop) schedule(t *timer, d time.Duration) *Timer {
-	l.w.schedule(t, l.now+l.ticks(d))
-	return &Timer{stop: func() bool {
-		armed := t.armed
-		l.w.cancel(t)
-		return armed
-	}}
+	t := &Timer{l: l, lf: f}
+	t.Reset(d)
+	return t
 }
 
 // InLoop reports whether the calling goroutine is this loop's goroutine,

@@ -9,8 +9,9 @@ const wheelSlots = 512
 // timer is a node of a timing wheel: an intrusive list entry, so that
 // scheduling allocates nothing and a connection's timer is part of it.
 type timer struct {
-	when       int64 // tick at which it fires
-	fn         func()
+	when       int64  // tick at which it fires
+	fn         func() // what it runs, unless owner is set
+	owner      *Timer // an AfterFunc's: its fire runs
 	prev, next *timer
 	armed      bool
 }
@@ -100,7 +101,13 @@ func (w *wheel) advance(now int64) {
 			next := t.next
 			if t.when <= now {
 				w.cancel(t)
-				t.fn() // may schedule or cancel other timers, never next's slot list order
+				// Either may schedule or cancel other timers, never
+				// next's slot list order.
+				if t.owner != nil {
+					t.owner.fire()
+				} else {
+					t.fn()
+				}
 			}
 			t = next
 		}
