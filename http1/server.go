@@ -160,7 +160,6 @@ type connState struct {
 	ch      Chunked // scans a chunked body as it arrives
 	ls      *loopState
 	st      *Stream     // phWait: the response being made elsewhere
-	up      Upgraded    // phUpgraded: the protocol that has the connection
 	timer   *loop.Timer // a head or body timeout
 	head    int         // phBody, phChunked: bytes of the head
 	need    int64       // phBody: bytes of head and body
@@ -205,11 +204,25 @@ func (s *Server) loopState(c loop.Conn) *loopState {
 	return s.loops[i]
 }
 
+// state returns the connection's HTTP state, or, once it has been
+// upgraded, the protocol that has it (which then replaces the HTTP state
+// as the connection's context, so that an upgraded connection keeps
+// nothing of HTTP's).
+func state(c loop.Conn) (*connState, Upgraded) {
+	switch x := c.Context().(type) {
+	case *connState:
+		return x, nil
+	case Upgraded:
+		return nil, x
+	}
+	return nil, nil
+}
+
 // OnData answers every whole request that has arrived.
 func (s *Server) OnData(c loop.Conn) {
-	cs := c.Context().(*connState)
-	if cs.up != nil {
-		cs.up.OnData(c)
+	cs, up := state(c)
+	if up != nil {
+		up.OnData(c)
 		return
 	}
 	if cs.phase == phWait && !cs.paused && c.Buffered() > maxWaitingInput {
@@ -228,12 +241,13 @@ const maxWaitingInput = 64 << 10
 
 // OnClose ends a stream the connection still had.
 func (s *Server) OnClose(c loop.Conn, err error) {
-	cs, _ := c.Context().(*connState)
-	if cs == nil {
+	cs, up := state(c)
+	if up != nil {
+		up.OnClose(c, err)
 		return
 	}
-	if cs.up != nil {
-		cs.up.OnClose(c, err)
+	if cs == nil {
+		return
 	}
 	cs.phase = phDone
 	if cs.st != nil {
@@ -248,12 +262,12 @@ func (s *Server) OnClose(c loop.Conn, err error) {
 // OnEOF: the client closed its side; what it sent before is answered,
 // then the connection closes.
 func (s *Server) OnEOF(c loop.Conn) {
-	cs := c.Context().(*connState)
-	cs.eof = true
-	if cs.up != nil {
-		cs.up.OnEOF(c)
+	cs, up := state(c)
+	if up != nil {
+		up.OnEOF(c)
 		return
 	}
+	cs.eof = true
 	if cs.cancel != nil {
 		// As net/http does: the adapter's handlers learn that the client
 		// has gone (or half-closed) from their context; what they answer
@@ -267,12 +281,12 @@ func (s *Server) OnEOF(c loop.Conn) {
 // the middle of a request closes after its response, which says
 // "Connection: close"; a stream is ended.
 func (s *Server) OnGoodbye(c loop.Conn) {
-	cs := c.Context().(*connState)
-	cs.draining = true
-	if cs.up != nil {
-		cs.up.OnGoodbye(c)
+	cs, up := state(c)
+	if up != nil {
+		up.OnGoodbye(c)
 		return
 	}
+	cs.draining = true
 	switch {
 	case cs.phase == phWait:
 		cs.st.goodbye(c, cs)
@@ -284,10 +298,10 @@ func (s *Server) OnGoodbye(c loop.Conn) {
 
 // OnWake takes what a Stream has queued.
 func (s *Server) OnWake(c loop.Conn) {
-	cs := c.Context().(*connState)
+	cs, up := state(c)
 	switch {
-	case cs.up != nil:
-		cs.up.OnWake(c)
+	case up != nil:
+		up.OnWake(c)
 	case cs.st != nil:
 		cs.st.pump(c, cs)
 	}
@@ -295,10 +309,10 @@ func (s *Server) OnWake(c loop.Conn) {
 
 // OnWritable resumes a connection that stopped for its output to drain.
 func (s *Server) OnWritable(c loop.Conn) {
-	cs := c.Context().(*connState)
+	cs, up := state(c)
 	switch {
-	case cs.up != nil:
-		cs.up.OnWritable(c)
+	case up != nil:
+		up.OnWritable(c)
 	case cs.st != nil:
 		cs.st.pump(c, cs)
 	case cs.blocked:

@@ -37,11 +37,12 @@ func (s *Server) upgrade(c loop.Conn, cs *connState, w *ResponseWriter) {
 	ls.flush(c)
 	s.stopTimer(cs)
 	c.SetIdleTimeout(0) // the protocol keeps its own
-	cs.phase, cs.up = phUpgraded, w.up
+	cs.phase = phUpgraded
+	c.SetContext(w.up) // from now on the connection's context (see state)
 	if c.Buffered() > 0 {
-		cs.up.OnData(c)
+		w.up.OnData(c)
 	}
 	if cs.eof {
-		cs.up.OnEOF(c)
+		w.up.OnEOF(c)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"errors"
 	"net/url"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,12 @@ type Config struct {
 	// never). A connection from which nothing has arrived for a whole
 	// interval after a ping is closed ("pong timeout").
 	PingInterval time.Duration
+	// IdleTimeout closes a connection with 1001 ("idle timeout") when no
+	// message has arrived from the peer for this long (0: never); pings
+	// and pongs do not count. It is checked at every ping (every
+	// IdleTimeout when the server does not ping), so it is rounded up to
+	// a multiple of PingInterval.
+	IdleTimeout time.Duration
 	// CloseTimeout bounds the wait for the peer's close frame after the
 	// server sent its own (default 5s), then TCP is dropped.
 	CloseTimeout time.Duration
@@ -70,11 +77,18 @@ type Config struct {
 // closed; its close frame says 1001 (going away).
 var ErrPongTimeout error = &CloseError{Code: CloseGoingAway, Reason: "pong timeout"}
 
+// ErrIdleTimeout is why a connection closed after Config.IdleTimeout
+// without a message; its close frame says 1001 (going away).
+var ErrIdleTimeout error = &CloseError{Code: CloseGoingAway, Reason: "idle timeout"}
+
 // Upgrader upgrades HTTP/1.1 requests (from an http1.Server's native
 // handler) to WebSocket connections served by its Handler.
 type Upgrader struct {
-	h   Handler
-	cfg Config
+	h    Handler
+	cfg  Config
+	tick time.Duration // a connection's heartbeat interval (0: none)
+	// scratches holds each loop's scratch (*loop.Loop → *scratch).
+	scratches sync.Map
 }
 
 // NewUpgrader returns an Upgrader for h.
@@ -97,7 +111,14 @@ func NewUpgrader(h Handler, cfg Config) *Upgrader {
 	if cfg.CompressionMin <= 0 {
 		cfg.CompressionMin = 128
 	}
-	return &Upgrader{h: h, cfg: cfg}
+	u := &Upgrader{h: h, cfg: cfg}
+	switch {
+	case cfg.PingInterval > 0:
+		u.tick = cfg.PingInterval
+	case cfg.IdleTimeout > 0:
+		u.tick = cfg.IdleTimeout
+	}
+	return u
 }
 
 // ServeHTTP1 upgrades every request: an http1.Handler for a server that
@@ -124,7 +145,7 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 		w.WriteString("origin not allowed")
 		return false
 	}
-	c := &Conn{u: u, lc: w.Conn()}
+	c := &Conn{u: u, lc: w.Conn(), scr: u.scratchOf(w.Conn().Loop())}
 	if u.cfg.OnUpgrade != nil {
 		if c.state, err = u.cfg.OnUpgrade(r); err != nil {
 			w.WriteHeader(403)
@@ -181,11 +202,13 @@ type Conn struct {
 	msgOp       Opcode
 	state       any
 	subprotocol string
-	timer       *loop.Timer // the heartbeat, or the wait for the peer's close
-	iov         [2][]byte   // writeFrame's, kept here so that they cost no allocation
-	hdr         [MaxHeaderLen]byte
-	heard       bool // something arrived since the last ping
-	deflate     bool // permessage-deflate was negotiated
+	timer       *loop.Timer // the heartbeat ticks, then the wait for the peer's close
+	scr         *scratch    // its loop's
+	quiet       uint32      // heartbeat ticks in a row without a message (IdleTimeout)
+	heard       bool        // something arrived since the last ping
+	gotMessage  bool        // a message arrived since the last tick
+	paused      bool        // reading stopped until the outbound queue drains
+	deflate     bool        // permessage-deflate was negotiated
 	sentClose   bool
 	closed      bool
 	code        int // the close code for OnClose
@@ -197,7 +220,8 @@ func (c *Conn) State() any { return c.state }
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
-// NetConn returns the loop's connection under c.
+// NetConn returns the loop's connection under c. Its context
+// (SetContext) is the server's: do not set it.
 func (c *Conn) NetConn() loop.Conn { return c.lc }
 
 // Compressed reports whether permessage-deflate was negotiated.
@@ -231,10 +255,11 @@ const rsvDeflate = 4
 // writeFrame queues one unmasked frame, header and payload in one write
 // (the loop copies them; an empty queue takes a write of any size).
 func (c *Conn) writeFrame(op Opcode, rsv byte, p []byte) {
-	h := AppendHeader(c.hdr[:0], Header{Fin: true, RSV: rsv, Op: op, Length: uint64(len(p))})
-	c.iov = [2][]byte{h, p}
-	c.lc.Writev(c.iov[:])
-	c.iov = [2][]byte{}
+	x := c.scr
+	h := AppendHeader(x.hdr[:0], Header{Fin: true, RSV: rsv, Op: op, Length: uint64(len(p))})
+	x.iov = [2][]byte{h, p}
+	c.lc.Writev(x.iov[:])
+	x.iov = [2][]byte{}
 }
 
 // Execute runs f on c's loop, where c's methods may be called, unless c
@@ -256,6 +281,23 @@ func (c *Conn) Send(op Opcode, p []byte) error {
 	return c.Execute(func(c *Conn) { c.WriteMessage(op, p) })
 }
 
+// scratch is what writeFrame needs that a local variable would make an
+// allocation of (Writev's arguments escape): one per loop, shared by the
+// loop's connections, so that an idle connection does not carry it.
+type scratch struct {
+	iov [2][]byte
+	hdr [MaxHeaderLen]byte
+}
+
+// scratchOf returns l's scratch, made at its first connection.
+func (u *Upgrader) scratchOf(l *loop.Loop) *scratch {
+	if x, ok := u.scratches.Load(l); ok {
+		return x.(*scratch)
+	}
+	x, _ := u.scratches.LoadOrStore(l, new(scratch))
+	return x.(*scratch)
+}
+
 // Close starts the closing handshake with code and reason: the close
 // frame goes out, and the connection closes when the peer's close comes
 // back, or after Config.CloseTimeout.
@@ -265,8 +307,7 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.sendClose(code, reason)
 	c.lc.SetBusy(true) // the loop's drain waits for the peer's close
-	c.stopTimer()
-	c.timer = c.lc.AfterFunc(c.u.cfg.CloseTimeout, func(loop.Conn) { c.timer = nil; c.lc.Close() })
+	c.arm(c.u.cfg.CloseTimeout)
 }
 
 func (c *Conn) sendClose(code int, reason string) {
@@ -296,36 +337,65 @@ func errReason(err error) string {
 func (c *Conn) open() {
 	c.code = CloseAbnormal
 	c.u.h.OnOpen(c)
-	c.heartbeat()
+	if c.u.tick > 0 && !c.sentClose && !c.closed {
+		c.heard = true
+		c.arm(c.u.tick)
+	}
 }
 
-// heartbeat arms the next ping on the loop's wheel.
-func (c *Conn) heartbeat() {
-	if c.u.cfg.PingInterval < 0 {
+// arm sets the connection's one timer, on its loop's wheel, to go off
+// after d: made on first use, then re-armed without an allocation.
+func (c *Conn) arm(d time.Duration) {
+	if c.timer == nil {
+		c.timer = c.lc.AfterFunc(d, onTimer)
 		return
 	}
-	c.heard = true
-	c.timer = c.lc.AfterFunc(c.u.cfg.PingInterval, c.ping)
+	c.timer.Reset(d)
 }
 
-func (c *Conn) ping(loop.Conn) {
-	c.timer = nil
-	if c.sentClose || c.closed {
+// onTimer: once the close frame has gone, the wait for the peer's close
+// is over; before, it is a heartbeat tick: the idle timeout is checked
+// and a ping sent (the connection fails if the last one got no answer).
+func onTimer(lc loop.Conn) {
+	// A function, not a method value (which would be an allocation that
+	// every connection keeps): the connection's context is its upgraded.
+	if u, ok := lc.Context().(*upgraded); ok {
+		(*Conn)(u).onTimer()
+	}
+}
+
+func (c *Conn) onTimer() {
+	switch {
+	case c.closed:
+		return
+	case c.sentClose:
+		c.lc.Close()
 		return
 	}
-	if !c.heard {
-		c.fail(ErrPongTimeout)
-		return
+	cfg := &c.u.cfg
+	if cfg.IdleTimeout > 0 {
+		if c.gotMessage {
+			c.quiet = 0
+		} else if c.quiet++; time.Duration(c.quiet)*c.u.tick >= cfg.IdleTimeout {
+			c.fail(ErrIdleTimeout)
+			return
+		}
+		c.gotMessage = false
 	}
-	c.heard = false
-	c.writeFrame(OpPing, 0, nil)
-	c.timer = c.lc.AfterFunc(c.u.cfg.PingInterval, c.ping)
+	if cfg.PingInterval > 0 {
+		if !c.heard {
+			c.fail(ErrPongTimeout)
+			return
+		}
+		c.heard = false
+		c.writeFrame(OpPing, 0, nil)
+	}
+	c.timer.Reset(c.u.tick)
 }
 
 func (c *Conn) stopTimer() {
 	if c.timer != nil {
 		c.timer.Stop()
-		c.timer = nil
 	}
 }
 
@@ -335,6 +405,14 @@ func (c *Conn) read() {
 	for !c.closed {
 		in, _ := c.lc.Peek(0)
 		if len(in) == 0 {
+			return
+		}
+		if !c.lc.Writable() {
+			// The peer does not read what it is answered (pongs, echoes):
+			// take nothing more until the queue drains, and let TCP hold
+			// the peer back, so that a flood of pings costs no memory.
+			c.paused = true
+			c.lc.PauseRead()
 			return
 		}
 		f, n, err := c.rd.Next(in)
@@ -403,6 +481,7 @@ func (c *Conn) frame(f *Frame) bool {
 // message delivers a whole message, decompressed first if it is; it
 // reports true when the connection is closing.
 func (c *Conn) message(p []byte) bool {
+	c.gotMessage = true
 	if !c.rd.Deflated() {
 		c.u.h.OnMessage(c, c.msgOp, p)
 		return c.closed
@@ -424,9 +503,15 @@ func (c *Conn) message(p []byte) bool {
 // upgraded is the http1.Upgraded side of a Conn, kept off its API.
 type upgraded Conn
 
-func (u *upgraded) OnData(loop.Conn)     { (*Conn)(u).read() }
-func (u *upgraded) OnWritable(loop.Conn) {}
-func (u *upgraded) OnWake(loop.Conn)     {}
+func (u *upgraded) OnData(loop.Conn) { (*Conn)(u).read() }
+func (u *upgraded) OnWritable(lc loop.Conn) {
+	if c := (*Conn)(u); c.paused {
+		c.paused = false
+		lc.ResumeRead()
+		c.read()
+	}
+}
+func (u *upgraded) OnWake(loop.Conn) {}
 
 // OnEOF: the peer closed TCP without a close handshake (or after ours).
 func (u *upgraded) OnEOF(lc loop.Conn) { lc.Close() }

@@ -49,19 +49,19 @@ type FrameReader struct {
 	// checked here: it is compressed.
 	Compressed bool
 
-	inMsg      bool  // a fragmented message is open
-	msgText    bool  // ... and it is text, checked as UTF-8
-	msgLen     int64 // its payload so far
-	msgDeflate bool  // ... and it is compressed
-	text       utf8State
-
 	// The frame whose payload is arriving: its header has been checked
 	// and the first done bytes of its payload unmasked and checked, in
 	// place in the input, which the caller keeps from call to call.
 	cur  Header
-	hlen int
 	done int
+	hlen uint8
 	open bool
+
+	inMsg      bool // a fragmented message is open
+	msgText    bool // ... and it is text, checked as UTF-8
+	msgDeflate bool // ... and it is compressed
+	text       utf8State
+	msgLen     int64 // its payload so far
 }
 
 // Next returns the next whole frame at the start of in and the bytes it
@@ -78,12 +78,13 @@ func (r *FrameReader) Next(in []byte) (f Frame, n int, err error) {
 		if err := r.check(h); err != nil {
 			return f, 0, err
 		}
-		r.cur, r.hlen, r.done, r.open = h, hl, 0, true
+		r.cur, r.hlen, r.done, r.open = h, uint8(hl), 0, true
 	}
 	h := r.cur
-	end := r.hlen + int(h.Length)
+	hlen := int(r.hlen)
+	end := hlen + int(h.Length)
 	avail := min(len(in), end)
-	if p := in[r.hlen+r.done : avail]; len(p) > 0 {
+	if p := in[hlen+r.done : avail]; len(p) > 0 {
 		if h.Masked {
 			Mask(h.Mask, r.done, p)
 		}
@@ -96,7 +97,7 @@ func (r *FrameReader) Next(in []byte) (f Frame, n int, err error) {
 		return f, 0, nil
 	}
 	r.open = false
-	f = Frame{Header: h, Payload: in[r.hlen:end]}
+	f = Frame{Header: h, Payload: in[hlen:end]}
 	if err := r.finish(&f); err != nil {
 		return Frame{}, 0, err
 	}
