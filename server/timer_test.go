@@ -155,3 +155,46 @@ func TestAfterFuncAndLoopTick(t *testing.T) {
 		}
 	})
 }
+
+// TestTimerReset: a Conn.AfterFunc timer re-armed with Reset runs again,
+// each time once; Reset of a pending timer moves it; Stop cancels it;
+// and the function never runs after its connection has closed.
+func TestTimerReset(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &connList{}
+		_, addr := start(t, h, eng, WithTuning(Tuning{TimerTick: testTick}))
+		nc := dial(t, addr)
+		c := h.wait(t, 1)[0]
+		fired := make(chan int, 16)
+		var runs int
+		var tm *Timer
+		onLoop(t, c, func() {
+			tm = c.AfterFunc(20*time.Millisecond, func(Conn) { runs++; fired <- runs })
+		})
+		for want := 1; want <= 3; want++ {
+			if got := <-fired; got != want {
+				t.Fatalf("run %d, want %d", got, want)
+			}
+			onLoop(t, c, func() {
+				if tm.Reset(20 * time.Millisecond) {
+					t.Error("Reset after the run reported a pending timer")
+				}
+			})
+		}
+		<-fired // the last Reset's run
+		onLoop(t, c, func() {
+			tm.Reset(time.Hour)
+			if !tm.Reset(time.Hour) || !tm.Stop() || tm.Stop() {
+				t.Error("Reset and Stop of a pending timer")
+			}
+			tm.Reset(30 * time.Millisecond)
+			c.CloseWithError(nil)
+		})
+		nc.Close()
+		select {
+		case n := <-fired:
+			t.Fatalf("run %d after the connection closed", n)
+		case <-time.After(100 * time.Millisecond):
+		}
+	})
+}
