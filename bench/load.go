@@ -177,10 +177,16 @@ type loadWorker struct {
 	r     *bufio.Reader
 	size  int
 	depth int
-	tmpl  []byte  // the bytes after the stamp, the same in every message of this connection
-	sent  []int64 // stamps in flight, a FIFO ring of depth entries
-	head  int
 	out   []byte
+	inflight
+}
+
+// inflight is what a load connection has in flight and counts: the
+// stamps of its messages, oldest first, and the bytes after the stamp.
+type inflight struct {
+	tmpl []byte  // the bytes after the stamp, the same in every message of this connection
+	sent []int64 // stamps in flight, a FIFO ring of depth entries
+	head int
 	tally
 }
 
@@ -191,14 +197,12 @@ func newLoadWorker(id int, c *net.TCPConn, size, depth int) *loadWorker {
 	}
 	bufSize := min(max(size*depth, 4<<10), 64<<10)
 	return &loadWorker{
-		c:     c,
-		r:     bufio.NewReaderSize(c, max(bufSize, size)),
-		size:  size,
-		depth: depth,
-		tmpl:  tmpl,
-		sent:  make([]int64, depth),
-		out:   make([]byte, 0, size*depth),
-		tally: tally{hist: newHist()},
+		c:        c,
+		r:        bufio.NewReaderSize(c, max(bufSize, size)),
+		size:     size,
+		depth:    depth,
+		out:      make([]byte, 0, size*depth),
+		inflight: inflight{tmpl: tmpl, sent: make([]int64, depth), tally: tally{hist: newHist()}},
 	}
 }
 
@@ -256,7 +260,7 @@ func (w *loadWorker) run(phase *atomic.Int32) {
 
 // check compares an echo with the oldest message in flight and records its
 // latency if the measured window is open.
-func (w *loadWorker) check(msg []byte, phase *atomic.Int32) error {
+func (w *inflight) check(msg []byte, phase *atomic.Int32) error {
 	now := stamp()
 	got := int64(binary.LittleEndian.Uint64(msg))
 	want := w.sent[w.head]

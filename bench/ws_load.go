@@ -104,19 +104,16 @@ func runWSLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 
 // wsWorker drives one upgraded connection.
 type wsWorker struct {
-	c      *net.TCPConn
-	r      *bufio.Reader
-	size   int
-	depth  int
-	mask   [4]byte
-	frame  []byte  // this connection's client frame: header, mask, masked payload (its stamp overwritten per message)
-	echo   []byte  // the header of the server frame that echoes it
-	tmpl   []byte  // the payload after the stamp, unmasked
-	sent   []int64 // stamps in flight, a FIFO ring of depth entries
-	head   int
-	out    []byte
-	stamp8 [stampSize]byte
-	tally
+	c        *net.TCPConn
+	r        *bufio.Reader
+	size     int
+	depth    int
+	mask     [4]byte
+	frame    []byte // this connection's client frame: header, mask, masked payload (its stamp overwritten per message)
+	echo     []byte // the header of the server frame that echoes it
+	out      []byte
+	stamp8   [stampSize]byte
+	inflight // its tmpl is the payload after the stamp, unmasked
 }
 
 func newWSWorker(id int, c *net.TCPConn, size, depth int) *wsWorker {
@@ -129,17 +126,15 @@ func newWSWorker(id int, c *net.TCPConn, size, depth int) *wsWorker {
 	echo := ws.AppendHeader(nil, ws.Header{Fin: true, Op: ws.OpBinary, Length: uint64(size)})
 	flen := len(echo) + size
 	return &wsWorker{
-		c:     c,
-		r:     bufio.NewReaderSize(c, max(min(max(flen*depth, 4<<10), 64<<10), flen)),
-		size:  size,
-		depth: depth,
-		mask:  mask,
-		frame: frame,
-		echo:  echo,
-		tmpl:  payload[stampSize:],
-		sent:  make([]int64, depth),
-		out:   make([]byte, 0, len(frame)*depth),
-		tally: tally{hist: newHist()},
+		c:        c,
+		r:        bufio.NewReaderSize(c, max(min(max(flen*depth, 4<<10), 64<<10), flen)),
+		size:     size,
+		depth:    depth,
+		mask:     mask,
+		frame:    frame,
+		echo:     echo,
+		out:      make([]byte, 0, len(frame)*depth),
+		inflight: inflight{tmpl: payload[stampSize:], sent: make([]int64, depth), tally: tally{hist: newHist()}},
 	}
 }
 
@@ -255,25 +250,6 @@ func (w *wsWorker) nextFrame() (op ws.Opcode, payload []byte, n int, err error) 
 		return op, f[2:], n, nil
 	}
 	return 0, nil, 0, fmt.Errorf("%w: header % x", errFrame, h)
-}
-
-// check compares an echoed payload with the oldest message in flight and
-// records its latency if the measured window is open.
-func (w *wsWorker) check(p []byte, phase *atomic.Int32) error {
-	now := stamp()
-	got := int64(binary.LittleEndian.Uint64(p))
-	want := w.sent[w.head]
-	if got != want {
-		return fmt.Errorf("echo mismatch: stamp %d, sent %d", got, want)
-	}
-	if !bytes.Equal(p[stampSize:], w.tmpl) {
-		return errors.New("echo mismatch: payload differs")
-	}
-	if phase.Load() == phaseMeasure {
-		w.msgs++
-		w.hist.RecordValue(min(max(now-got, histMin), histMax))
-	}
-	return nil
 }
 
 // wsIdleExchange returns the exchange of the wsidle scenario for runIdle:

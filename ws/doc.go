@@ -1,14 +1,26 @@
-// Package ws is WebSocket (RFC 6455) for Shoal's loops.
+// Package ws is WebSocket (RFC 6455) on Shoal's loops.
 //
-// This part is the wire: frame headers parsed from any split of the
-// input (FrameReader), masking, message rules checked frame by frame
-// (fragments, control frames between them, UTF-8 of text validated as it
-// arrives and failed at the first bad byte, close codes and reasons), and
-// frames appended to an output buffer (AppendFrame, AppendClose). Every
-// violation is a *CloseError carrying the close code the peer is to be
-// sent: 1002 for protocol errors, 1007 for bad UTF-8, 1009 for frames or
-// messages over their limit.
+// An Upgrader answers the upgrade requests of an http1.Server and serves
+// the connections with a Handler, whose callbacks run on each
+// connection's loop:
 //
-// The handshake helpers check an upgrade request and compute the
-// Sec-WebSocket-Accept value (AcceptKey).
+//	up := ws.NewUpgrader(handler, ws.Config{Compression: true})
+//	srv, err := server.New(http1.NewServer(up, http1.Config{}))
+//
+// The wire: frames are parsed from any split of the input (FrameReader)
+// and every rule is checked as bytes arrive: masking, reserved bits and
+// opcodes, control frames, fragments, UTF-8 of text failed at the first
+// bad byte, close codes and reasons, frame and message limits. Every
+// violation is a *CloseError carrying the close code the peer is sent:
+// 1002 for protocol errors, 1007 for bad UTF-8 (or bad compressed data),
+// 1009 for frames or messages over their limit.
+//
+// A Conn pings at Config.PingInterval and closes a peer that stops
+// answering, with one timer on its loop's wheel; permessage-deflate (RFC
+// 7692) is negotiated without context takeover; a PreparedMessage is
+// framed and compressed once and queued by reference on any number of
+// connections (WritePrepared); Execute and Send reach a connection from
+// other goroutines. A draining server says 1001 (going away).
+//
+// Dial and Client are a small blocking client for tests and tools.
 package ws
