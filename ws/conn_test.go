@@ -54,7 +54,13 @@ func startEcho(t *testing.T, e engine, cfg Config, opts ...server.Option) (*serv
 // startHandler runs a server of h with cfg and returns it and its ws:// URL.
 func startHandler(t testing.TB, e engine, h Handler, cfg Config, opts ...server.Option) (*server.Server, string) {
 	t.Helper()
-	s, err := server.New(http1.NewServer(NewUpgrader(h, cfg), http1.Config{}), append(opts, e.opt)...)
+	return startHTTP(t, e, h, cfg, http1.Config{}, opts...)
+}
+
+// startHTTP is startHandler with the HTTP server's configuration.
+func startHTTP(t testing.TB, e engine, h Handler, cfg Config, hcfg http1.Config, opts ...server.Option) (*server.Server, string) {
+	t.Helper()
+	s, err := server.New(http1.NewServer(NewUpgrader(h, cfg), hcfg), append(opts, e.opt)...)
 	if err != nil {
 		t.Fatal(err)
 	}
