@@ -140,12 +140,7 @@ var engineModules = map[string]string{
 // pinned modules, the Go release behind stdnet, the commit of the local
 // shoal, and the histogram library of the load generator.
 func engineVersions(engines []string) string {
-	deps := map[string]string{}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			deps[d.Path] = d.Version
-		}
-	}
+	deps := moduleVersions()
 	var parts []string
 	for _, e := range engines {
 		switch e {
@@ -175,3 +170,15 @@ func shoalRevision() string {
 }
 
 func fmtInt(x float64) string { return fmt.Sprintf("%.0f", x) }
+
+// moduleVersions maps the bench binary's module dependencies to their
+// versions (from its build information).
+func moduleVersions() map[string]string {
+	deps := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			deps[d.Path] = d.Version
+		}
+	}
+	return deps
+}

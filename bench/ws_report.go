@@ -2,19 +2,13 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 	"strings"
 )
 
 // wsVersions names the WebSocket servers compared: shoal's commit and the
 // pinned versions of the others' modules.
 func wsVersions(engines []string) string {
-	deps := map[string]string{}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			deps[d.Path] = d.Version
-		}
-	}
+	deps := moduleVersions()
 	var parts []string
 	for _, e := range engines {
 		if m, ok := wsModules[e]; ok {
