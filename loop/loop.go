@@ -56,8 +56,9 @@ type Loop struct {
 	mu          sync.Mutex // guards the fields below; never held while calling out
 	tasks       []func()
 	spare       []func()
-	controls    []func() // the server's own requests (health, shedding): not bounded by the task queue
-	signaled    []*conn  // connections with pending Wake/Close requests
+	controls    []func()  // the server's own requests (health, shedding): not bounded by the task queue
+	signaled    []*conn   // connections with pending Wake/Close requests
+	notified    []*Signal // Signals with a pending Notify (each at most once)
 	incoming    []incoming
 	stopping    bool
 	drainReq    bool          // Shutdown asked the loop to drain
@@ -292,6 +293,8 @@ func (l *Loop) runQueued() bool {
 	l.tasks = l.spare[:0]
 	sig := l.signaled
 	l.signaled = nil
+	notified := l.notified
+	l.notified = nil
 	inc := l.incoming
 	l.incoming = nil
 	stop := l.stopping
@@ -328,6 +331,9 @@ func (l *Loop) runQueued() bool {
 	l.spare = tasks[:0]
 	for _, c := range sig {
 		c.serveSignals()
+	}
+	for _, s := range notified {
+		s.run()
 	}
 	return stop
 }

@@ -187,3 +187,69 @@ func TestConnLoopIsTheCallbackGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalCollapsesAndNeverFills: Notify from many goroutines runs the
+// function on the loop, at least once after the last Notify, with
+// notifications collapsing; a task queue full of tasks does not stop it.
+func TestSignalCollapsesAndNeverFills(t *testing.T) {
+	for _, e := range engines() {
+		cfg := DefaultConfig()
+		cfg.Loops, cfg.Engine, cfg.TaskQueueSize = 1, e, 1
+		g, err := NewGroup(NopHandler{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := g.Loop(0)
+		var mu sync.Mutex
+		sent, seen := 0, 0 // sent: under mu; seen: what the loop saw of sent
+		runs := atomic.Int64{}
+		done := make(chan struct{}, 1)
+		s := l.NewSignal(func() {
+			if !l.InLoop() {
+				t.Error("signal not on its loop")
+			}
+			runs.Add(1)
+			mu.Lock()
+			seen = sent
+			last := seen == 4000
+			mu.Unlock()
+			if last {
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+		})
+		block := make(chan struct{})
+		if err := l.Execute(func() { <-block }); err != nil { // fills the one-slot queue once it runs
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 1000 {
+					mu.Lock()
+					sent++
+					mu.Unlock()
+					if !s.Notify() {
+						t.Error("Notify false on a running loop")
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(block)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: the loop saw %d of 4000 notifications", e, seen)
+		}
+		if n := runs.Load(); n > 4000 {
+			t.Fatalf("%v: %d runs for 4000 notifications", e, n)
+		}
+		g.Stop()
+		if s.Notify() {
+			t.Fatalf("%v: Notify true on a stopped loop", e)
+		}
+	}
+}
