@@ -7,6 +7,9 @@ import "github.com/shoalnet/shoal/loop"
 // passes it the connection's events, on the connection's loop, and
 // serves no more requests on it.
 type Upgraded interface {
+	// OnOpen: the 101 is queued and the connection is the protocol's;
+	// it runs before any other callback, and the protocol may write.
+	OnOpen(c loop.Conn)
 	// OnData: input is buffered on c (c.Peek, c.Discard). The bytes that
 	// followed the upgrade request are the first of it.
 	OnData(c loop.Conn)
@@ -39,6 +42,7 @@ func (s *Server) upgrade(c loop.Conn, cs *connState, w *ResponseWriter) {
 	c.SetIdleTimeout(0) // the protocol keeps its own
 	cs.phase = phUpgraded
 	c.SetContext(w.up) // from now on the connection's context (see state)
+	w.up.OnOpen(c)
 	if c.Buffered() > 0 {
 		w.up.OnData(c)
 	}

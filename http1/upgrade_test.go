@@ -22,6 +22,7 @@ func (e *rawEcho) OnData(c loop.Conn) {
 func (e *rawEcho) OnWritable(loop.Conn)           {}
 func (e *rawEcho) OnWake(loop.Conn)               {}
 func (e *rawEcho) OnEOF(c loop.Conn)              { c.Close() }
+func (e *rawEcho) OnOpen(loop.Conn)               {}
 func (e *rawEcho) OnGoodbye(c loop.Conn)          { c.Write([]byte("bye")); c.Close() }
 func (e *rawEcho) OnClose(_ loop.Conn, err error) { e.closed <- err }
 

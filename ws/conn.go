@@ -164,7 +164,6 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 	}
 	c.rd = FrameReader{MaxFrame: u.cfg.MaxFrame, MaxMessage: u.cfg.MaxMessage, Compressed: c.deflate}
 	w.Upgrade("websocket", (*upgraded)(c))
-	c.open()
 	return true
 }
 
@@ -214,8 +213,13 @@ type Conn struct {
 	code        int // the close code for OnClose
 }
 
-// State returns what Config.OnUpgrade returned for this connection.
+// State returns what Config.OnUpgrade returned for this connection, or
+// what SetState set.
 func (c *Conn) State() any { return c.state }
+
+// SetState attaches v to the connection (State returns it). The loop's
+// connection's own context (NetConn().Context) belongs to the Conn.
+func (c *Conn) SetState(v any) { c.state = v }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
@@ -503,6 +507,7 @@ func (c *Conn) message(p []byte) bool {
 // upgraded is the http1.Upgraded side of a Conn, kept off its API.
 type upgraded Conn
 
+func (u *upgraded) OnOpen(loop.Conn) { (*Conn)(u).open() }
 func (u *upgraded) OnData(loop.Conn) { (*Conn)(u).read() }
 func (u *upgraded) OnWritable(lc loop.Conn) {
 	if c := (*Conn)(u); c.paused {

@@ -1,0 +1,293 @@
+package pubsub
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/ws"
+)
+
+// TestFanOut: subscribers on both loops get every message of their topic,
+// in order, from publishers on the node and from clients, and nothing of
+// other topics.
+func TestFanOut(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{})
+			const subs, msgs = 20, 200
+			peers := make([]*peer, subs)
+			for i := range peers {
+				peers[i] = dial(t, url)
+				peers[i].subscribe("sub room")
+			}
+			other := dial(t, url)
+			other.subscribe("sub elsewhere")
+			pub := dial(t, url)
+			for i := range msgs {
+				if i%2 == 0 {
+					publish(t, n, "room", "m"+strconv.Itoa(i))
+				} else {
+					pub.send("pub room m" + strconv.Itoa(i))
+					pub.expect("pubok ")
+				}
+			}
+			var wg sync.WaitGroup
+			for _, p := range peers {
+				wg.Go(func() {
+					for i := range msgs {
+						m := p.read()
+						if f := strings.Fields(m); len(f) != 5 || f[0] != "message" || f[2] != strconv.Itoa(i+1) || f[4] != "m"+strconv.Itoa(i) {
+							t.Errorf("message %d: %q", i, m)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			publish(t, n, "elsewhere", "x")
+			if m := other.expect("message elsewhere 1 "); !strings.HasSuffix(m, " x") {
+				t.Fatalf("other topic: %q", m)
+			}
+			if st := n.Stats(); st.Delivered != subs*msgs+1 || st.Published != msgs+1 || st.Subscribers != subs+1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestHistoryAndRecovery: a join gets the last messages asked for; a
+// client that reconnects with its last position gets exactly what it
+// missed, then live ones; a position the history no longer reaches is
+// refused (Recovered false) and the last messages come instead.
+func TestHistoryAndRecovery(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: 10}), Config{})
+			for i := 1; i <= 5; i++ {
+				publish(t, n, "room", "a"+strconv.Itoa(i))
+			}
+			p := dial(t, url)
+			ok := p.subscribe("sub room history 3")
+			if ok[2] != "5" || ok[4] != "false" || ok[5] != "3" {
+				t.Fatalf("join: %v", ok)
+			}
+			epoch := ok[3]
+			for i := 3; i <= 5; i++ {
+				p.expect(fmt.Sprintf("message room %d %s a%d", i, epoch, i))
+			}
+			p.c.NetConn().Close() // gone, last seen 5
+
+			for i := 6; i <= 9; i++ {
+				publish(t, n, "room", "b"+strconv.Itoa(i))
+			}
+			q := dial(t, url)
+			ok = q.subscribe("sub room since 5 " + epoch)
+			if ok[4] != "true" || ok[5] != "4" {
+				t.Fatalf("recovery: %v", ok)
+			}
+			for i := 6; i <= 9; i++ {
+				q.expect(fmt.Sprintf("message room %d %s b%d", i, epoch, i))
+			}
+			publish(t, n, "room", "live")
+			q.expect(fmt.Sprintf("message room 10 %s live", epoch))
+
+			// The history holds 10: offset 1 is gone after 5 more.
+			for i := 11; i <= 15; i++ {
+				publish(t, n, "room", "c"+strconv.Itoa(i))
+			}
+			r := dial(t, url)
+			ok = r.subscribe("sub room since 1 " + epoch + " history 2")
+			if ok[4] != "false" || ok[5] != "2" {
+				t.Fatalf("too old: %v", ok)
+			}
+			r.expect(fmt.Sprintf("message room 14 %s c14", epoch))
+			r.expect(fmt.Sprintf("message room 15 %s c15", epoch))
+			s := dial(t, url)
+			if ok = s.subscribe("sub room since 3 other-epoch"); ok[4] != "false" {
+				t.Fatalf("other epoch: %v", ok)
+			}
+			if st := n.Stats(); st.Unrecovered != 2 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestRecoveryRace: messages published while a recovering subscribe waits
+// for the broker are held and delivered after the history, each once and
+// in order.
+func TestRecoveryRace(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: 1000}), Config{})
+			first := publish(t, n, "room", "m1")
+			const last = 301 // published while the subscribes run: within the history and HistoryLimit
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 2; i <= last; i++ {
+					publish(t, n, "room", "m"+strconv.Itoa(i))
+					time.Sleep(50 * time.Microsecond)
+				}
+			}()
+			var peers []*peer
+			for range 20 {
+				p := dial(t, url)
+				p.subscribe("sub room since 1 " + first.Epoch)
+				peers = append(peers, p)
+				time.Sleep(time.Millisecond)
+			}
+			<-done
+			for _, p := range peers {
+				for i := 2; i <= last; i++ {
+					p.expect(fmt.Sprintf("message room %d %s m%d", i, first.Epoch, i))
+				}
+			}
+		})
+	}
+}
+
+// TestPresence: who is there on join, Join and Leave events, Leave when
+// the connection drops.
+func TestPresence(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{})
+			a := dial(t, url)
+			if ok := a.subscribe("sub room presence"); len(ok) != 7 || ok[6] != a.id {
+				t.Fatalf("a: %v", ok)
+			}
+			a.expect("join room " + a.id)
+			b := dial(t, url)
+			ok := b.subscribe("sub room presence")
+			if got := strings.Join(sorted(ok[6:]), " "); got != strings.Join(sorted([]string{a.id, b.id}), " ") {
+				t.Fatalf("b sees %v", ok)
+			}
+			a.expect("join room " + b.id)
+			b.expect("join room " + b.id)
+			b.c.NetConn().Close()
+			a.expect("leave room " + b.id)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				list, err := n.Presence(t.Context(), "room")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list) == 1 && list[0].ID == a.id {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("presence %v", list)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			a.send("unsub room")
+			c := dial(t, url)
+			if ok := c.subscribe("sub room presence"); len(ok) != 7 || ok[6] != c.id {
+				t.Fatalf("after a left: %v", ok)
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string {
+	s = append([]string(nil), s...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s
+}
+
+// TestLimits: bad topics, too many topics per client, a subscribe twice,
+// an oversized publish, too many subscribers.
+func TestLimits(t *testing.T) {
+	e := testEngines()[0]
+	_, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{MaxTopicsPerClient: 2, MaxMessage: 8, MaxSubscribersPerTopic: 2})
+	p := dial(t, url)
+	p.send("sub bad.topic")
+	p.expect("err pubsub: bad topic")
+	p.subscribe("sub a")
+	p.send("sub a")
+	p.expect("err " + ErrAlreadySubscribed.Error())
+	p.subscribe("sub b")
+	p.send("sub c")
+	p.expect("err pubsub: limit reached: topics per client")
+	p.send("pub a 123456789")
+	p.expect("err pubsub: limit reached: message size")
+	p.send("unsub b")
+	p.subscribe("sub c")
+	q := dial(t, url)
+	q.subscribe("sub a")
+	r := dial(t, url)
+	r.send("sub a")
+	r.expect("err pubsub: limit reached: subscribers per topic")
+}
+
+// TestSlowSubscriber: a subscriber that never reads is disconnected with
+// the slow code once its queue passes MaxQueued, while the others get
+// every message.
+func TestSlowSubscriber(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{MaxQueued: 256 << 10})
+			slow := dial(t, url)
+			slow.subscribe("sub room")
+			fast := dial(t, url)
+			fast.subscribe("sub room")
+			payload := strings.Repeat("x", 16<<10)
+			const msgs = 400 // 6.4 MiB: past the socket buffers and MaxQueued
+			got := make(chan error, 1)
+			read := make(chan int, msgs)
+			go func() {
+				for i := range msgs {
+					_, m, err := fast.c.ReadMessage()
+					if err != nil || !strings.HasPrefix(string(m), fmt.Sprintf("message room %d ", i+1)) {
+						got <- fmt.Errorf("message %d: %v %.30q", i, err, m)
+						return
+					}
+					read <- i + 1
+				}
+				got <- nil
+			}()
+			seen := 0
+			for i := range msgs {
+				for seen < i-4 { // the fast one keeps up: at most 4 ahead of it
+					select {
+					case seen = <-read:
+					case err := <-got:
+						t.Fatal(err)
+					}
+				}
+				publish(t, n, "room", payload)
+			}
+			if err := <-got; err != nil {
+				t.Fatal(err)
+			}
+			if st := n.Stats(); st.Slow != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+			// The slow one reads what was queued, then the close 3008.
+			for {
+				op, m, err := slow.c.ReadMessage()
+				if err != nil {
+					if err != io.EOF || slow.c.Code != 3008 {
+						t.Fatalf("slow: %v, close code %d", err, slow.c.Code)
+					}
+					break
+				}
+				if op != ws.OpText || !strings.HasPrefix(string(m), "message room ") {
+					t.Fatalf("slow got %.40q", m)
+				}
+			}
+		})
+	}
+}
