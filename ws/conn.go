@@ -67,6 +67,11 @@ type Config struct {
 	// CompressionLevel is compress/flate's level for what the server
 	// sends (0 or out of range: flate.BestSpeed).
 	CompressionLevel int
+	// Goodbye is the close frame a draining server sends (default 1001,
+	// "server shutting down"). A code of the private range (4000-4999,
+	// or an application's 3000-3999) tells clients of the application
+	// to reconnect at once, elsewhere.
+	Goodbye CloseError
 	// CompressionMin is the shortest message the server compresses
 	// (default 128 bytes); shorter ones go uncompressed, as RFC 7692
 	// allows.
@@ -110,6 +115,9 @@ func NewUpgrader(h Handler, cfg Config) *Upgrader {
 	}
 	if cfg.CompressionMin <= 0 {
 		cfg.CompressionMin = 128
+	}
+	if cfg.Goodbye.Code == 0 {
+		cfg.Goodbye = CloseError{Code: CloseGoingAway, Reason: "server shutting down"}
 	}
 	u := &Upgrader{h: h, cfg: cfg}
 	switch {
@@ -521,9 +529,12 @@ func (u *upgraded) OnWake(loop.Conn) {}
 // OnEOF: the peer closed TCP without a close handshake (or after ours).
 func (u *upgraded) OnEOF(lc loop.Conn) { lc.Close() }
 
-// OnGoodbye: the server drains: close 1001 (going away), and wait for the
-// peer's close.
-func (u *upgraded) OnGoodbye(loop.Conn) { (*Conn)(u).Close(CloseGoingAway, "server shutting down") }
+// OnGoodbye: the server drains: close with Config.Goodbye (1001, going
+// away, by default), and wait for the peer's close.
+func (u *upgraded) OnGoodbye(loop.Conn) {
+	c := (*Conn)(u)
+	c.Close(c.u.cfg.Goodbye.Code, c.u.cfg.Goodbye.Reason)
+}
 
 func (u *upgraded) OnClose(_ loop.Conn, err error) {
 	c := (*Conn)(u)

@@ -293,3 +293,21 @@ func TestDrainCloseTimeout(t *testing.T) {
 		})
 	}
 }
+
+// Config.Goodbye is the close frame a drain sends.
+func TestDrainGoodbyeCode(t *testing.T) {
+	for _, e := range testEngines() {
+		t.Run(e.name, func(t *testing.T) {
+			s, _, url := startEcho(t, e, Config{Goodbye: CloseError{Code: 4001, Reason: "reconnect"}})
+			c := dialT(t, url)
+			done := make(chan error, 1)
+			go func() { done <- s.Shutdown(context.Background()) }()
+			if _, _, err := c.ReadMessage(); err != io.EOF || c.Code != 4001 {
+				t.Fatalf("got %v, code %d; want the close 4001", err, c.Code)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		})
+	}
+}
