@@ -26,6 +26,7 @@ type Client struct {
 	br   *bufio.Reader
 	rd   FrameReader
 	buf  []byte // input not yet taken by rd
+	rbuf []byte // what each read fills, made once
 	msg  []byte
 	wmu  sync.Mutex // serializes writes: pongs from ReadMessage, the caller's
 	out  []byte
@@ -128,8 +129,11 @@ func (c *Client) ReadMessage() (Opcode, []byte, error) {
 			return 0, nil, err
 		}
 		if n == 0 {
-			var chunk [32 << 10]byte
-			k, err := c.br.Read(chunk[:])
+			if c.rbuf == nil {
+				c.rbuf = make([]byte, 32<<10)
+			}
+			chunk := c.rbuf
+			k, err := c.br.Read(chunk)
 			if k == 0 && err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF

@@ -1,0 +1,76 @@
+//go:build !race && unix
+
+package pubsub
+
+import (
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStoreOnce: a publication delivered to N subscribers allocates what
+// it allocates once (the publication, its one frame, the inbox entries),
+// not per subscriber: between 200 and 2,000 subscribers, the allocations
+// per publication grow by less than one per twenty subscribers (a copy would be one each), and the
+// bytes by far less than the payload per subscriber. Subscribers are
+// real WebSocket connections on two loops; they do not read during the
+// measurement, so the client side allocates nothing.
+func TestStoreOnce(t *testing.T) {
+	raiseFiles(t, 5000)
+	e := testEngines()[len(testEngines())-1]
+	payload := strings.Repeat("x", 128)
+	measure := func(subs int) (allocs, bytes float64) {
+		n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: -1}), Config{})
+		for range subs {
+			p := dial(t, url)
+			p.subscribe("sub room")
+		}
+		const warm, rounds = 5, 20
+		round := func(k int) {
+			want := n.Stats().Delivered + int64(subs)
+			publish(t, n, "room", payload)
+			for n.Stats().Delivered < want {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		for k := range warm {
+			round(k)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for k := range rounds {
+			round(k)
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / rounds, float64(after.TotalAlloc-before.TotalAlloc) / rounds
+	}
+	a1, b1 := measure(200)
+	a2, b2 := measure(2000)
+	perSubAllocs, perSubBytes := (a2-a1)/1800, (b2-b1)/1800
+	t.Logf("per publication: %.0f allocs, %.0f B at 200 subscribers; %.0f allocs, %.0f B at 2,000: %.4f allocs and %.2f B per subscriber",
+		a1, b1, a2, b2, perSubAllocs, perSubBytes)
+	if perSubAllocs > 0.05 || perSubBytes > 16 {
+		t.Fatalf("a publication allocates per subscriber: %.4f allocations and %.2f bytes each (payload %d B)", perSubAllocs, perSubBytes, len(payload))
+	}
+}
+
+// raiseFiles raises the soft limit on open files to at least n, or skips.
+func raiseFiles(t *testing.T, n uint64) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	if lim.Max < n {
+		t.Skipf("open files limited to %d", lim.Max)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+}
