@@ -1,8 +1,10 @@
 //go:build !race && unix
 
-package pubsub
+package pubsub_test
 
 import (
+	"github.com/shoalnet/shoal/pubsub"
+	"github.com/shoalnet/shoal/pubsub/internal/pstest"
 	"runtime"
 	"strings"
 	"syscall"
@@ -19,18 +21,18 @@ import (
 // measurement, so the client side allocates nothing.
 func TestStoreOnce(t *testing.T) {
 	raiseFiles(t, 5000)
-	e := testEngines()[len(testEngines())-1]
+	e := pstest.Engines()[len(pstest.Engines())-1]
 	payload := strings.Repeat("x", 128)
 	measure := func(subs int) (allocs, bytes float64) {
-		n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: -1}), Config{})
+		n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{HistorySize: -1}), pubsub.Config{})
 		for range subs {
-			p := dial(t, url)
-			p.subscribe("sub room")
+			p := pstest.Dial(t, url)
+			p.Subscribe("sub room")
 		}
 		const warm, rounds = 5, 20
 		round := func(k int) {
 			want := n.Stats().Delivered + int64(subs)
-			publish(t, n, "room", payload)
+			pstest.Publish(t, n, "room", payload)
 			for n.Stats().Delivered < want {
 				time.Sleep(50 * time.Microsecond)
 			}

@@ -1,7 +1,9 @@
-package pubsub
+package pubsub_test
 
 import (
 	"fmt"
+	"github.com/shoalnet/shoal/pubsub"
+	"github.com/shoalnet/shoal/pubsub/internal/pstest"
 	"io"
 	"strconv"
 	"strings"
@@ -16,31 +18,31 @@ import (
 // in order, from publishers on the node and from clients, and nothing of
 // other topics.
 func TestFanOut(t *testing.T) {
-	for _, e := range testEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{})
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{})
 			const subs, msgs = 20, 200
-			peers := make([]*peer, subs)
+			peers := make([]*pstest.Peer, subs)
 			for i := range peers {
-				peers[i] = dial(t, url)
-				peers[i].subscribe("sub room")
+				peers[i] = pstest.Dial(t, url)
+				peers[i].Subscribe("sub room")
 			}
-			other := dial(t, url)
-			other.subscribe("sub elsewhere")
-			pub := dial(t, url)
+			other := pstest.Dial(t, url)
+			other.Subscribe("sub elsewhere")
+			pub := pstest.Dial(t, url)
 			for i := range msgs {
 				if i%2 == 0 {
-					publish(t, n, "room", "m"+strconv.Itoa(i))
+					pstest.Publish(t, n, "room", "m"+strconv.Itoa(i))
 				} else {
-					pub.send("pub room m" + strconv.Itoa(i))
-					pub.expect("pubok ")
+					pub.Send("pub room m" + strconv.Itoa(i))
+					pub.Expect("pubok ")
 				}
 			}
 			var wg sync.WaitGroup
 			for _, p := range peers {
 				wg.Go(func() {
 					for i := range msgs {
-						m := p.read()
+						m := p.Read()
 						if f := strings.Fields(m); len(f) != 5 || f[0] != "message" || f[2] != strconv.Itoa(i+1) || f[4] != "m"+strconv.Itoa(i) {
 							t.Errorf("message %d: %q", i, m)
 							return
@@ -49,8 +51,8 @@ func TestFanOut(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			publish(t, n, "elsewhere", "x")
-			if m := other.expect("message elsewhere 1 "); !strings.HasSuffix(m, " x") {
+			pstest.Publish(t, n, "elsewhere", "x")
+			if m := other.Expect("message elsewhere 1 "); !strings.HasSuffix(m, " x") {
 				t.Fatalf("other topic: %q", m)
 			}
 			if st := n.Stats(); st.Delivered != subs*msgs+1 || st.Published != msgs+1 || st.Subscribers != subs+1 {
@@ -65,50 +67,50 @@ func TestFanOut(t *testing.T) {
 // missed, then live ones; a position the history no longer reaches is
 // refused (Recovered false) and the last messages come instead.
 func TestHistoryAndRecovery(t *testing.T) {
-	for _, e := range testEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: 10}), Config{})
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{HistorySize: 10}), pubsub.Config{})
 			for i := 1; i <= 5; i++ {
-				publish(t, n, "room", "a"+strconv.Itoa(i))
+				pstest.Publish(t, n, "room", "a"+strconv.Itoa(i))
 			}
-			p := dial(t, url)
-			ok := p.subscribe("sub room history 3")
+			p := pstest.Dial(t, url)
+			ok := p.Subscribe("sub room history 3")
 			if ok[2] != "5" || ok[4] != "false" || ok[5] != "3" {
 				t.Fatalf("join: %v", ok)
 			}
 			epoch := ok[3]
 			for i := 3; i <= 5; i++ {
-				p.expect(fmt.Sprintf("message room %d %s a%d", i, epoch, i))
+				p.Expect(fmt.Sprintf("message room %d %s a%d", i, epoch, i))
 			}
-			p.c.NetConn().Close() // gone, last seen 5
+			p.C.NetConn().Close() // gone, last seen 5
 
 			for i := 6; i <= 9; i++ {
-				publish(t, n, "room", "b"+strconv.Itoa(i))
+				pstest.Publish(t, n, "room", "b"+strconv.Itoa(i))
 			}
-			q := dial(t, url)
-			ok = q.subscribe("sub room since 5 " + epoch)
+			q := pstest.Dial(t, url)
+			ok = q.Subscribe("sub room since 5 " + epoch)
 			if ok[4] != "true" || ok[5] != "4" {
 				t.Fatalf("recovery: %v", ok)
 			}
 			for i := 6; i <= 9; i++ {
-				q.expect(fmt.Sprintf("message room %d %s b%d", i, epoch, i))
+				q.Expect(fmt.Sprintf("message room %d %s b%d", i, epoch, i))
 			}
-			publish(t, n, "room", "live")
-			q.expect(fmt.Sprintf("message room 10 %s live", epoch))
+			pstest.Publish(t, n, "room", "live")
+			q.Expect(fmt.Sprintf("message room 10 %s live", epoch))
 
 			// The history holds 10: offset 1 is gone after 5 more.
 			for i := 11; i <= 15; i++ {
-				publish(t, n, "room", "c"+strconv.Itoa(i))
+				pstest.Publish(t, n, "room", "c"+strconv.Itoa(i))
 			}
-			r := dial(t, url)
-			ok = r.subscribe("sub room since 1 " + epoch + " history 2")
+			r := pstest.Dial(t, url)
+			ok = r.Subscribe("sub room since 1 " + epoch + " history 2")
 			if ok[4] != "false" || ok[5] != "2" {
 				t.Fatalf("too old: %v", ok)
 			}
-			r.expect(fmt.Sprintf("message room 14 %s c14", epoch))
-			r.expect(fmt.Sprintf("message room 15 %s c15", epoch))
-			s := dial(t, url)
-			if ok = s.subscribe("sub room since 3 other-epoch"); ok[4] != "false" {
+			r.Expect(fmt.Sprintf("message room 14 %s c14", epoch))
+			r.Expect(fmt.Sprintf("message room 15 %s c15", epoch))
+			s := pstest.Dial(t, url)
+			if ok = s.Subscribe("sub room since 3 other-epoch"); ok[4] != "false" {
 				t.Fatalf("other epoch: %v", ok)
 			}
 			if st := n.Stats(); st.Unrecovered != 2 {
@@ -122,30 +124,30 @@ func TestHistoryAndRecovery(t *testing.T) {
 // for the broker are held and delivered after the history, each once and
 // in order.
 func TestRecoveryRace(t *testing.T) {
-	for _, e := range testEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			n, url := startNode(t, e, NewMemory(MemoryConfig{HistorySize: 1000}), Config{})
-			first := publish(t, n, "room", "m1")
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{HistorySize: 1000}), pubsub.Config{})
+			first := pstest.Publish(t, n, "room", "m1")
 			const last = 301 // published while the subscribes run: within the history and HistoryLimit
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
 				for i := 2; i <= last; i++ {
-					publish(t, n, "room", "m"+strconv.Itoa(i))
+					pstest.Publish(t, n, "room", "m"+strconv.Itoa(i))
 					time.Sleep(50 * time.Microsecond)
 				}
 			}()
-			var peers []*peer
+			var peers []*pstest.Peer
 			for range 20 {
-				p := dial(t, url)
-				p.subscribe("sub room since 1 " + first.Epoch)
+				p := pstest.Dial(t, url)
+				p.Subscribe("sub room since 1 " + first.Epoch)
 				peers = append(peers, p)
 				time.Sleep(time.Millisecond)
 			}
 			<-done
 			for _, p := range peers {
 				for i := 2; i <= last; i++ {
-					p.expect(fmt.Sprintf("message room %d %s m%d", i, first.Epoch, i))
+					p.Expect(fmt.Sprintf("message room %d %s m%d", i, first.Epoch, i))
 				}
 			}
 		})
@@ -155,30 +157,30 @@ func TestRecoveryRace(t *testing.T) {
 // TestPresence: who is there on join, Join and Leave events, Leave when
 // the connection drops.
 func TestPresence(t *testing.T) {
-	for _, e := range testEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{})
-			a := dial(t, url)
-			if ok := a.subscribe("sub room presence"); len(ok) != 7 || ok[6] != a.id {
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{})
+			a := pstest.Dial(t, url)
+			if ok := a.Subscribe("sub room presence"); len(ok) != 7 || ok[6] != a.ID {
 				t.Fatalf("a: %v", ok)
 			}
-			a.expect("join room " + a.id)
-			b := dial(t, url)
-			ok := b.subscribe("sub room presence")
-			if got := strings.Join(sorted(ok[6:]), " "); got != strings.Join(sorted([]string{a.id, b.id}), " ") {
+			a.Expect("join room " + a.ID)
+			b := pstest.Dial(t, url)
+			ok := b.Subscribe("sub room presence")
+			if got := strings.Join(sorted(ok[6:]), " "); got != strings.Join(sorted([]string{a.ID, b.ID}), " ") {
 				t.Fatalf("b sees %v", ok)
 			}
-			a.expect("join room " + b.id)
-			b.expect("join room " + b.id)
-			b.c.NetConn().Close()
-			a.expect("leave room " + b.id)
+			a.Expect("join room " + b.ID)
+			b.Expect("join room " + b.ID)
+			b.C.NetConn().Close()
+			a.Expect("leave room " + b.ID)
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				list, err := n.Presence(t.Context(), "room")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(list) == 1 && list[0].ID == a.id {
+				if len(list) == 1 && list[0].ID == a.ID {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -186,9 +188,9 @@ func TestPresence(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			a.send("unsub room")
-			c := dial(t, url)
-			if ok := c.subscribe("sub room presence"); len(ok) != 7 || ok[6] != c.id {
+			a.Send("unsub room")
+			c := pstest.Dial(t, url)
+			if ok := c.Subscribe("sub room presence"); len(ok) != 7 || ok[6] != c.ID {
 				t.Fatalf("after a left: %v", ok)
 			}
 		})
@@ -210,46 +212,46 @@ func sorted(s []string) []string {
 // TestLimits: bad topics, too many topics per client, a subscribe twice,
 // an oversized publish, too many subscribers.
 func TestLimits(t *testing.T) {
-	e := testEngines()[0]
-	_, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{MaxTopicsPerClient: 2, MaxMessage: 8, MaxSubscribersPerTopic: 2})
-	p := dial(t, url)
-	p.send("sub bad.topic")
-	p.expect("err pubsub: bad topic")
-	p.subscribe("sub a")
-	p.send("sub a")
-	p.expect("err " + ErrAlreadySubscribed.Error())
-	p.subscribe("sub b")
-	p.send("sub c")
-	p.expect("err pubsub: limit reached: topics per client")
-	p.send("pub a 123456789")
-	p.expect("err pubsub: limit reached: message size")
-	p.send("unsub b")
-	p.subscribe("sub c")
-	q := dial(t, url)
-	q.subscribe("sub a")
-	r := dial(t, url)
-	r.send("sub a")
-	r.expect("err pubsub: limit reached: subscribers per topic")
+	e := pstest.Engines()[0]
+	_, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{MaxTopicsPerClient: 2, MaxMessage: 8, MaxSubscribersPerTopic: 2})
+	p := pstest.Dial(t, url)
+	p.Send("sub bad.topic")
+	p.Expect("err pubsub: bad topic")
+	p.Subscribe("sub a")
+	p.Send("sub a")
+	p.Expect("err " + pubsub.ErrAlreadySubscribed.Error())
+	p.Subscribe("sub b")
+	p.Send("sub c")
+	p.Expect("err pubsub: limit reached: topics per client")
+	p.Send("pub a 123456789")
+	p.Expect("err pubsub: limit reached: message size")
+	p.Send("unsub b")
+	p.Subscribe("sub c")
+	q := pstest.Dial(t, url)
+	q.Subscribe("sub a")
+	r := pstest.Dial(t, url)
+	r.Send("sub a")
+	r.Expect("err pubsub: limit reached: subscribers per topic")
 }
 
 // TestSlowSubscriber: a subscriber that never reads is disconnected with
 // the slow code once its queue passes MaxQueued, while the others get
 // every message.
 func TestSlowSubscriber(t *testing.T) {
-	for _, e := range testEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			n, url := startNode(t, e, NewMemory(MemoryConfig{}), Config{MaxQueued: 256 << 10})
-			slow := dial(t, url)
-			slow.subscribe("sub room")
-			fast := dial(t, url)
-			fast.subscribe("sub room")
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			n, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{MaxQueued: 256 << 10})
+			slow := pstest.Dial(t, url)
+			slow.Subscribe("sub room")
+			fast := pstest.Dial(t, url)
+			fast.Subscribe("sub room")
 			payload := strings.Repeat("x", 16<<10)
 			const msgs = 400 // 6.4 MiB: past the socket buffers and MaxQueued
 			got := make(chan error, 1)
 			read := make(chan int, msgs)
 			go func() {
 				for i := range msgs {
-					_, m, err := fast.c.ReadMessage()
+					_, m, err := fast.C.ReadMessage()
 					if err != nil || !strings.HasPrefix(string(m), fmt.Sprintf("message room %d ", i+1)) {
 						got <- fmt.Errorf("message %d: %v %.30q", i, err, m)
 						return
@@ -267,7 +269,7 @@ func TestSlowSubscriber(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				publish(t, n, "room", payload)
+				pstest.Publish(t, n, "room", payload)
 			}
 			if err := <-got; err != nil {
 				t.Fatal(err)
@@ -277,10 +279,10 @@ func TestSlowSubscriber(t *testing.T) {
 			}
 			// The slow one reads what was queued, then the close 3008.
 			for {
-				op, m, err := slow.c.ReadMessage()
+				op, m, err := slow.C.ReadMessage()
 				if err != nil {
-					if err != io.EOF || slow.c.Code != 3008 {
-						t.Fatalf("slow: %v, close code %d", err, slow.c.Code)
+					if err != io.EOF || slow.C.Code != 3008 {
+						t.Fatalf("slow: %v, close code %d", err, slow.C.Code)
 					}
 					break
 				}
