@@ -147,8 +147,29 @@ func (h *LineHandler) OnClose(c *ws.Conn, _ int, _ error) {
 	}
 }
 
+// Instance is a Node and its WebSocket server.
+type Instance struct {
+	Node   *pubsub.Node
+	Server *server.Server
+	URL    string // ws://host:port/
+}
+
+// Stop drains the server (clients get the goodbye, 1001) and closes the
+// node.
+func (in *Instance) Stop(ctx context.Context) error {
+	err := in.Server.Shutdown(ctx)
+	in.Node.Close()
+	return err
+}
+
 // StartNode runs a pubsub.Node on b behind a WebSocket server of two loops.
 func StartNode(t testing.TB, e Engine, b pubsub.Broker, cfg pubsub.Config, opts ...server.Option) (*pubsub.Node, string) {
+	in := Start(t, e, b, cfg, opts...)
+	return in.Node, in.URL
+}
+
+// Start is StartNode's Instance.
+func Start(t testing.TB, e Engine, b pubsub.Broker, cfg pubsub.Config, opts ...server.Option) *Instance {
 	t.Helper()
 	n, err := pubsub.NewNode(b, cfg)
 	if err != nil {
@@ -172,7 +193,7 @@ func StartNode(t testing.TB, e Engine, b pubsub.Broker, cfg pubsub.Config, opts 
 		s.Wait()
 		n.Close()
 	})
-	return n, "ws://" + ln.Addr().String() + "/"
+	return &Instance{Node: n, Server: s, URL: "ws://" + ln.Addr().String() + "/"}
 }
 
 // Peer is a test client.
