@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/shoalnet/shoal/pubsub"
 	"github.com/shoalnet/shoal/pubsub/internal/pstest"
+	"github.com/shoalnet/shoal/server"
 	"io"
 	"strconv"
 	"strings"
@@ -288,6 +289,50 @@ func TestSlowSubscriber(t *testing.T) {
 				}
 				if op != ws.OpText || !strings.HasPrefix(string(m), "message room ") {
 					t.Fatalf("slow got %.40q", m)
+				}
+			}
+		})
+	}
+}
+
+// TestPublishFlood: a client that sends publishes without reading the
+// answers is held back: its answers fill its queue, the server stops
+// reading it, and TCP stops its writes, while the server's queued bytes
+// stay under the watermarks and another client publishes and receives
+// as usual.
+func TestPublishFlood(t *testing.T) {
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			const high = 64 << 10
+			in := pstest.Start(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{}, server.WithWatermarks(high, high/4))
+			sub := pstest.Dial(t, in.URL)
+			sub.Subscribe("sub room")
+			flooder := pstest.Dial(t, in.URL)
+			blocked := make(chan int, 1)
+			go func() {
+				flooder.C.NetConn().SetWriteDeadline(time.Now().Add(3 * time.Second))
+				n := 0
+				for ; flooder.C.WriteMessage(ws.OpText, []byte("pub room flood")) == nil; n++ {
+				}
+				blocked <- n
+			}()
+			// Meanwhile another client is served.
+			other := pstest.Dial(t, in.URL)
+			other.Send("pub room hello")
+			other.Expect("pubok ")
+			sent := <-blocked
+			if q := in.Server.OutboundBytes(); q > 2*high {
+				t.Fatalf("%d bytes queued, over twice the high watermark", q)
+			}
+			st := in.Node.Stats()
+			t.Logf("the flooder wrote %d publishes before TCP held it; %d were published", sent, st.Published)
+			if st.Published >= int64(sent) {
+				t.Fatalf("all %d publishes were taken", sent)
+			}
+			// The subscriber got the other client's message among the flood.
+			for {
+				if m := sub.Read(); strings.HasSuffix(m, " hello") {
+					break
 				}
 			}
 		})
