@@ -63,3 +63,8 @@ func (l *Loop) InLoop() bool { return goroutineID() == l.gid.Load() }
 // Timers returns the number of timers armed on the loop's wheel (deadlines,
 // idle timeouts, AfterFunc, drain checks). Loop only.
 func (l *Loop) Timers() int { return l.w.n }
+
+// TimerTick returns the resolution of the loop's timing wheel
+// (Config.TimerTick): timers go off within one tick of being due.
+// Safe for concurrent use.
+func (l *Loop) TimerTick() time.Duration { return l.w.tick }

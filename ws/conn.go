@@ -153,7 +153,7 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 		w.WriteString("origin not allowed")
 		return false
 	}
-	c := &Conn{u: u, lc: w.Conn(), scr: u.scratchOf(w.Conn().Loop())}
+	c := &Conn{u: u, lc: w.Conn(), scr: u.scratchOf(w.Conn().Loop()), hb: -1}
 	if u.cfg.OnUpgrade != nil {
 		if c.state, err = u.cfg.OnUpgrade(r); err != nil {
 			w.WriteHeader(403)
@@ -162,9 +162,9 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 		}
 	}
 	w.Header("Sec-WebSocket-Accept", AcceptKey(key))
-	if p := u.choose(r); p != "" {
-		c.subprotocol = p
-		w.Header("Sec-WebSocket-Protocol", p)
+	if i := u.choose(r); i >= 0 {
+		c.sub = uint8(i + 1)
+		w.Header("Sec-WebSocket-Protocol", u.cfg.Subprotocols[i])
 	}
 	if u.cfg.Compression && acceptsDeflate(r) {
 		c.deflate = true
@@ -187,38 +187,42 @@ func (u *Upgrader) originOK(r *http1.Request) bool {
 	return err == nil && bytes.EqualFold([]byte(o.Host), r.Host)
 }
 
-func (u *Upgrader) choose(r *http1.Request) string {
+// choose returns the index in Config.Subprotocols of the first the
+// client offers (at most 255 are considered), or -1.
+func (u *Upgrader) choose(r *http1.Request) int {
 	offered := Subprotocols(r)
-	for _, p := range u.cfg.Subprotocols {
+	for i, p := range u.cfg.Subprotocols[:min(len(u.cfg.Subprotocols), 255)] {
 		for _, o := range offered {
 			if string(o) == p {
-				return p
+				return i
 			}
 		}
 	}
-	return ""
+	return -1
 }
 
 // Conn is one WebSocket connection. Its methods are for its loop: the
 // Handler's callbacks, or a function run there with Loop().Execute.
 type Conn struct {
-	u           *Upgrader
-	lc          loop.Conn
-	rd          FrameReader
-	msg         []byte // the fragments of the open message
-	msgOp       Opcode
-	state       any
-	subprotocol string
-	timer       *loop.Timer // the heartbeat ticks, then the wait for the peer's close
-	scr         *scratch    // its loop's
-	quiet       uint32      // heartbeat ticks in a row without a message (IdleTimeout)
-	heard       bool        // something arrived since the last ping
-	gotMessage  bool        // a message arrived since the last tick
-	paused      bool        // reading stopped until the outbound queue drains
-	deflate     bool        // permessage-deflate was negotiated
-	sentClose   bool
-	closed      bool
-	code        int // the close code for OnClose
+	u          *Upgrader
+	lc         loop.Conn
+	rd         FrameReader
+	msg        []byte // the fragments of the open message
+	state      any
+	timer      *loop.Timer // the wait for the peer's close, once the server sent its own
+	scr        *scratch    // its loop's
+	quiet      uint32      // heartbeats in a row without a message (IdleTimeout)
+	hb         int32       // index in scr.beats; -1 when not in it
+	due        uint32      // the loop's beat at which the next heartbeat is due
+	code       int32       // the close code for OnClose
+	msgOp      Opcode
+	sub        uint8 // 1 + the index of the chosen subprotocol in Config.Subprotocols; 0: none
+	heard      bool  // something arrived since the last ping
+	gotMessage bool  // a message arrived since the last heartbeat
+	paused     bool  // reading stopped until the outbound queue drains
+	deflate    bool  // permessage-deflate was negotiated
+	sentClose  bool
+	closed     bool
 }
 
 // State returns what Config.OnUpgrade returned for this connection, or
@@ -230,7 +234,12 @@ func (c *Conn) State() any { return c.state }
 func (c *Conn) SetState(v any) { c.state = v }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	if c.sub == 0 {
+		return ""
+	}
+	return c.u.cfg.Subprotocols[c.sub-1]
+}
 
 // NetConn returns the loop's connection under c. Its context
 // (SetContext) is the server's: do not set it.
@@ -299,6 +308,7 @@ func (c *Conn) Send(op Opcode, p []byte) error {
 type scratch struct {
 	iov [2][]byte
 	hdr [MaxHeaderLen]byte
+	heartbeats
 }
 
 // scratchOf returns l's scratch, made at its first connection.
@@ -319,12 +329,13 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.sendClose(code, reason)
 	c.lc.SetBusy(true) // the loop's drain waits for the peer's close
-	c.arm(c.u.cfg.CloseTimeout)
+	c.timer = c.lc.AfterFunc(c.u.cfg.CloseTimeout, closeTimeout)
 }
 
 func (c *Conn) sendClose(code int, reason string) {
 	c.sentClose = true
-	c.code = code
+	c.scr.leave(c) // no more heartbeats
+	c.code = int32(code)
 	var b [2 + 125]byte
 	c.lc.Write(AppendClose(b[:0], code, reason))
 }
@@ -351,39 +362,22 @@ func (c *Conn) open() {
 	c.u.h.OnOpen(c)
 	if c.u.tick > 0 && !c.sentClose && !c.closed {
 		c.heard = true
-		c.arm(c.u.tick)
+		c.scr.join(c, c.lc.Loop(), c.u.tick)
 	}
 }
 
-// arm sets the connection's one timer, on its loop's wheel, to go off
-// after d: made on first use, then re-armed without an allocation.
-func (c *Conn) arm(d time.Duration) {
-	if c.timer == nil {
-		c.timer = c.lc.AfterFunc(d, onTimer)
-		return
-	}
-	c.timer.Reset(d)
-}
-
-// onTimer: once the close frame has gone, the wait for the peer's close
-// is over; before, it is a heartbeat tick: the idle timeout is checked
-// and a ping sent (the connection fails if the last one got no answer).
-func onTimer(lc loop.Conn) {
-	// A function, not a method value (which would be an allocation that
-	// every connection keeps): the connection's context is its upgraded.
-	if u, ok := lc.Context().(*upgraded); ok {
-		(*Conn)(u).onTimer()
+// closeTimeout: the peer did not answer the server's close in time. A
+// function, not a method value (which would be an allocation): the
+// connection's context is its upgraded.
+func closeTimeout(lc loop.Conn) {
+	if u, ok := lc.Context().(*upgraded); ok && !u.closed {
+		lc.Close()
 	}
 }
 
-func (c *Conn) onTimer() {
-	switch {
-	case c.closed:
-		return
-	case c.sentClose:
-		c.lc.Close()
-		return
-	}
+// heartbeat is due: the idle timeout is checked and a ping sent (the
+// connection fails if the last one got no answer).
+func (c *Conn) heartbeat() {
 	cfg := &c.u.cfg
 	if cfg.IdleTimeout > 0 {
 		if c.gotMessage {
@@ -401,13 +395,6 @@ func (c *Conn) onTimer() {
 		}
 		c.heard = false
 		c.writeFrame(OpPing, 0, nil)
-	}
-	c.timer.Reset(c.u.tick)
-}
-
-func (c *Conn) stopTimer() {
-	if c.timer != nil {
-		c.timer.Stop()
 	}
 }
 
@@ -458,12 +445,13 @@ func (c *Conn) frame(f *Frame) bool {
 			// Echo the peer's code (RFC 6455 5.5.1), then TCP closes.
 			if code == CloseNoStatus {
 				c.sentClose = true
+				c.scr.leave(c)
 				c.lc.Write(AppendClose(nil, CloseNoStatus, ""))
 			} else {
 				c.sendClose(code, "")
 			}
 		}
-		c.code = code
+		c.code = int32(code)
 		c.lc.SetBusy(false)
 		c.lc.Close()
 		return true
@@ -539,6 +527,9 @@ func (u *upgraded) OnGoodbye(loop.Conn) {
 func (u *upgraded) OnClose(_ loop.Conn, err error) {
 	c := (*Conn)(u)
 	c.closed = true
-	c.stopTimer()
-	c.u.h.OnClose(c, c.code, err)
+	c.scr.leave(c)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.u.h.OnClose(c, int(c.code), err)
 }

@@ -16,8 +16,9 @@
 // 1009 for frames or messages over their limit.
 //
 // A Conn pings at Config.PingInterval and closes a peer that stops
-// answering, with one timer on its loop's wheel; permessage-deflate (RFC
-// 7692) is negotiated without context takeover; a PreparedMessage is
+// answering, driven by one timer per loop (heartbeat.go), not one per
+// connection; permessage-deflate (RFC 7692) is negotiated without
+// context takeover; a PreparedMessage is
 // framed and compressed once and queued by reference on any number of
 // connections (WritePrepared); Execute and Send reach a connection from
 // other goroutines. A draining server says 1001 (going away).
