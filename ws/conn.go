@@ -153,7 +153,7 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 		w.WriteString("origin not allowed")
 		return false
 	}
-	c := &Conn{u: u, lc: w.Conn(), scr: u.scratchOf(w.Conn().Loop()), hb: -1}
+	c := &Conn{lc: w.Conn(), scr: u.scratchOf(w.Conn().Loop()), hb: -1}
 	if u.cfg.OnUpgrade != nil {
 		if c.state, err = u.cfg.OnUpgrade(r); err != nil {
 			w.WriteHeader(403)
@@ -204,10 +204,9 @@ func (u *Upgrader) choose(r *http1.Request) int {
 // Conn is one WebSocket connection. Its methods are for its loop: the
 // Handler's callbacks, or a function run there with Loop().Execute.
 type Conn struct {
-	u          *Upgrader
 	lc         loop.Conn
 	rd         FrameReader
-	msg        []byte // the fragments of the open message
+	frag       *[]byte // the fragments of the open message; nil until a message is fragmented
 	state      any
 	timer      *loop.Timer // the wait for the peer's close, once the server sent its own
 	scr        *scratch    // its loop's
@@ -238,7 +237,7 @@ func (c *Conn) Subprotocol() string {
 	if c.sub == 0 {
 		return ""
 	}
-	return c.u.cfg.Subprotocols[c.sub-1]
+	return c.scr.u.cfg.Subprotocols[c.sub-1]
 }
 
 // NetConn returns the loop's connection under c. Its context
@@ -257,8 +256,8 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) bool {
 	if c.sentClose || c.closed {
 		return false
 	}
-	if c.deflate && len(p) >= c.u.cfg.CompressionMin {
-		z := deflate(bufpool.Get(len(p)+64), p, c.u.cfg.CompressionLevel)
+	if c.deflate && len(p) >= c.scr.u.cfg.CompressionMin {
+		z := deflate(bufpool.Get(len(p)+64), p, c.scr.u.cfg.CompressionLevel)
 		if len(z) < len(p) {
 			c.writeFrame(op, rsvDeflate, z)
 			bufpool.Put(z)
@@ -302,10 +301,12 @@ func (c *Conn) Send(op Opcode, p []byte) error {
 	return c.Execute(func(c *Conn) { c.WriteMessage(op, p) })
 }
 
-// scratch is what writeFrame needs that a local variable would make an
-// allocation of (Writev's arguments escape): one per loop, shared by the
-// loop's connections, so that an idle connection does not carry it.
+// scratch is what the connections of one loop and Upgrader share, so
+// that an idle connection does not carry it: their Upgrader, their
+// heartbeats, and what writeFrame needs that a local variable would make
+// an allocation of (Writev's arguments escape).
 type scratch struct {
+	u   *Upgrader
 	iov [2][]byte
 	hdr [MaxHeaderLen]byte
 	heartbeats
@@ -316,7 +317,7 @@ func (u *Upgrader) scratchOf(l *loop.Loop) *scratch {
 	if x, ok := u.scratches.Load(l); ok {
 		return x.(*scratch)
 	}
-	x, _ := u.scratches.LoadOrStore(l, new(scratch))
+	x, _ := u.scratches.LoadOrStore(l, &scratch{u: u})
 	return x.(*scratch)
 }
 
@@ -329,7 +330,7 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.sendClose(code, reason)
 	c.lc.SetBusy(true) // the loop's drain waits for the peer's close
-	c.timer = c.lc.AfterFunc(c.u.cfg.CloseTimeout, closeTimeout)
+	c.timer = c.lc.AfterFunc(c.scr.u.cfg.CloseTimeout, closeTimeout)
 }
 
 func (c *Conn) sendClose(code int, reason string) {
@@ -359,10 +360,10 @@ func errReason(err error) string {
 
 func (c *Conn) open() {
 	c.code = CloseAbnormal
-	c.u.h.OnOpen(c)
-	if c.u.tick > 0 && !c.sentClose && !c.closed {
+	c.scr.u.h.OnOpen(c)
+	if c.scr.u.tick > 0 && !c.sentClose && !c.closed {
 		c.heard = true
-		c.scr.join(c, c.lc.Loop(), c.u.tick)
+		c.scr.join(c, c.lc.Loop(), c.scr.u.tick)
 	}
 }
 
@@ -378,11 +379,11 @@ func closeTimeout(lc loop.Conn) {
 // heartbeat is due: the idle timeout is checked and a ping sent (the
 // connection fails if the last one got no answer).
 func (c *Conn) heartbeat() {
-	cfg := &c.u.cfg
+	cfg := &c.scr.u.cfg
 	if cfg.IdleTimeout > 0 {
 		if c.gotMessage {
 			c.quiet = 0
-		} else if c.quiet++; time.Duration(c.quiet)*c.u.tick >= cfg.IdleTimeout {
+		} else if c.quiet++; time.Duration(c.quiet)*c.scr.u.tick >= cfg.IdleTimeout {
 			c.fail(ErrIdleTimeout)
 			return
 		}
@@ -465,12 +466,15 @@ func (c *Conn) frame(f *Frame) bool {
 				return c.message(f.Payload)
 			}
 		}
-		c.msg = append(c.msg, f.Payload...)
+		if c.frag == nil {
+			c.frag = new([]byte)
+		}
+		*c.frag = append(*c.frag, f.Payload...)
 		if f.Fin {
-			done := c.message(c.msg)
-			c.msg = c.msg[:0]
-			if cap(c.msg) > 4<<10 { // an idle connection keeps no big buffer
-				c.msg = nil
+			done := c.message(*c.frag)
+			*c.frag = (*c.frag)[:0]
+			if cap(*c.frag) > 4<<10 { // an idle connection keeps no big buffer
+				c.frag = nil
 			}
 			return done
 		}
@@ -483,10 +487,10 @@ func (c *Conn) frame(f *Frame) bool {
 func (c *Conn) message(p []byte) bool {
 	c.gotMessage = true
 	if !c.rd.Deflated() {
-		c.u.h.OnMessage(c, c.msgOp, p)
+		c.scr.u.h.OnMessage(c, c.msgOp, p)
 		return c.closed
 	}
-	out, err := inflate(p, c.u.cfg.MaxMessage)
+	out, err := inflate(p, c.scr.u.cfg.MaxMessage)
 	if err == nil && c.msgOp == OpText && !utf8.Valid(out) {
 		err = &CloseError{Code: CloseInvalidPayload, Reason: "invalid UTF-8 in a text message"}
 	}
@@ -495,7 +499,7 @@ func (c *Conn) message(p []byte) bool {
 		c.fail(err)
 		return true
 	}
-	c.u.h.OnMessage(c, c.msgOp, out)
+	c.scr.u.h.OnMessage(c, c.msgOp, out)
 	bufpool.Put(out)
 	return c.closed
 }
@@ -521,7 +525,7 @@ func (u *upgraded) OnEOF(lc loop.Conn) { lc.Close() }
 // away, by default), and wait for the peer's close.
 func (u *upgraded) OnGoodbye(loop.Conn) {
 	c := (*Conn)(u)
-	c.Close(c.u.cfg.Goodbye.Code, c.u.cfg.Goodbye.Reason)
+	c.Close(c.scr.u.cfg.Goodbye.Code, c.scr.u.cfg.Goodbye.Reason)
 }
 
 func (u *upgraded) OnClose(_ loop.Conn, err error) {
@@ -531,5 +535,5 @@ func (u *upgraded) OnClose(_ loop.Conn, err error) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	c.u.h.OnClose(c, int(c.code), err)
+	c.scr.u.h.OnClose(c, int(c.code), err)
 }

@@ -75,7 +75,7 @@ func (c *Conn) WritePrepared(m *PreparedMessage) bool {
 	}
 	s := m.plain
 	if c.deflate {
-		if z := m.compressed(c.u.cfg.CompressionLevel, c.u.cfg.CompressionMin); z != nil {
+		if z := m.compressed(c.scr.u.cfg.CompressionLevel, c.scr.u.cfg.CompressionMin); z != nil {
 			s = z
 		}
 	}
