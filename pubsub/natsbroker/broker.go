@@ -150,9 +150,12 @@ type lastMsg struct {
 const maxCached = 100_000
 
 // Dial connects to the NATS servers at url (comma-separated) and returns
-// a Broker that closes the connection with it.
+// a Broker that closes the connection with it. Servers that do not
+// answer yet (a cluster starting with the application) are retried for
+// up to Config.StartTimeout, and reconnected to for ever afterwards.
 func Dial(url string, cfg Config) (*Broker, error) {
-	nc, err := nats.Connect(url, nats.Name("shoal"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(url, nats.Name("shoal"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("natsbroker: %w", err)
 	}

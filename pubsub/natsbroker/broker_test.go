@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/shoalnet/shoal/pubsub"
 )
@@ -222,4 +225,44 @@ func TestPresence(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].User != "bob" {
 		t.Fatalf("after the removal: %v %v", list, err)
 	}
+}
+
+// TestDialBeforeServer: a broker dialled before its NATS server is up
+// waits for it (pods that start together), and works once it is.
+func TestDialBeforeServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	type result struct {
+		b   *Broker
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := Dial(fmt.Sprintf("nats://127.0.0.1:%d", port), Config{StartTimeout: 30 * time.Second})
+		done <- result{b, err}
+	}()
+	time.Sleep(500 * time.Millisecond) // the broker is retrying meanwhile
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.b.Close()
+	rec := newRecorder()
+	if err := r.b.Start(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.b.Publish(ctxT(t), &pubsub.Publication{Topic: "room", Kind: pubsub.Message, Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, "room", pubsub.Message, 1)
 }
