@@ -20,7 +20,7 @@ import (
 
 // chart is one chart of the report and the section it belongs under.
 type chart struct {
-	section string // echo, open, idle, connect, http, ws or wsidle
+	section string // echo, open, idle, connect, http, ws, wsidle or pubsub
 	name    string // the file name after the report's: "echo-per-cpu"
 	title   string
 	panels  []panel
@@ -70,7 +70,8 @@ func reportCharts(o options, res *results) []chart {
 	if res.http != nil {
 		cs = append(cs, httpChart(o, res.http))
 	}
-	return append(cs, wsCharts(res)...)
+	cs = append(cs, wsCharts(res)...)
+	return append(cs, pubsubCharts(res)...)
 }
 
 // echoCharts returns the msgs per server CPU-s and the p99 charts of the

@@ -18,7 +18,7 @@ type httpOpts struct {
 // httpFlags defines the flags of the HTTP scenario and -proto.
 func httpFlags() httpOpts {
 	return httpOpts{
-		proto:  flag.String("proto", "echo", "protocol of the -serve server: echo, http or ws"),
+		proto:  flag.String("proto", "echo", "protocol of the -serve server: echo, http, ws or pubsub"),
 		conns:  flag.String("http-conns", "100", "http: connection counts (of our client and of wrk)"),
 		depths: flag.String("http-pipeline", "1,16", "http: requests in flight per connection (our client; wrk does not pipeline)"),
 	}

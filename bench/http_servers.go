@@ -49,8 +49,10 @@ func serverFor(proto, engine string) (func() echoServer, error) {
 		byName = httpServers
 	case "ws":
 		byName = wsServers
+	case "pubsub":
+		byName = pubsubServers
 	default:
-		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws)", proto)
+		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws, pubsub)", proto)
 	}
 	newServer, ok := byName[engine]
 	if !ok {

@@ -63,6 +63,9 @@ func machineHeader(b *strings.Builder, o options, m machine) {
 	if o.has("ws") || o.has("wsidle") {
 		fmt.Fprintf(b, "- WebSocket servers: %s\n", wsVersions(o.wsEngines))
 	}
+	if o.has("pubsub") {
+		fmt.Fprintf(b, "- fan-out servers: %s\n", pubsubVersions(o.pubsubEngines))
+	}
 	if o.has("http") {
 		w := "not installed"
 		if m.wrk != "" {
@@ -73,6 +76,9 @@ func machineHeader(b *strings.Builder, o options, m machine) {
 	fmt.Fprintf(b, "- settings: %d run(s) per engine and case, engines alternated run by run, each run in a fresh server process; ", o.runs)
 	if o.has("echo") || o.has("open") || o.has("connect") || o.has("http") || o.has("ws") {
 		fmt.Fprintf(b, "echo, open loop, connect, HTTP, WebSocket: warm-up %v, measured %v; ", o.warmup, o.duration)
+	}
+	if o.has("pubsub") {
+		fmt.Fprintf(b, "pubsub: warm-up %v, measured %v; ", o.pubsubWarmup, o.pubsubDuration)
 	}
 	fmt.Fprintf(b, "server loops %d; client and server on the same machine over loopback\n", o.loops)
 	fmt.Fprintf(b, "- CPU pinning: %v\n", pinned)

@@ -53,6 +53,12 @@ type options struct {
 	wsEngines   []string // ws, wsidle: the WebSocket servers
 	wsLoads     []wsLoad // ws: the loads
 	wsIdleConns []int    // wsidle: connection counts
+
+	// Set by parsePubSubOptions (pubsub_run.go).
+	pubsubEngines  []string     // pubsub: the fan-out servers
+	pubsubLoads    []pubsubLoad // pubsub: the loads
+	pubsubWarmup   time.Duration
+	pubsubDuration time.Duration
 }
 
 // echoEngines returns the engines of -engines that have an echo server:
@@ -90,7 +96,7 @@ func main() {
 		runs        = flag.Int("runs", 3, "runs per engine and case; the report shows medians")
 		duration    = flag.Duration("duration", 5*time.Second, "measured time per run (echo)")
 		warmup      = flag.Duration("warmup", time.Second, "unmeasured time before each measurement (echo)")
-		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s, ws 100x64x16, wsidle 1000 conns (explicit flags win)")
+		quick       = flag.Bool("quick", false, "smoke test: 1 run, 1s after a 0.5s warm-up, 100 conns, 64 B, pipeline 1 and 16, open loop 2000/s, 1000 idle conns, push 1000 subscribers for 3s, ws 100x64x16, wsidle 1000 conns, pubsub 100@50 for 1s (explicit flags win)")
 		loops       = flag.Int("loops", runtime.GOMAXPROCS(0), "event loops of the engines that have them (shoal, gnet)")
 		idleConns   = flag.Int("idle-conns", 10000, "connections of the idle-memory scenario")
 		out         = flag.String("out", "", "markdown report file (default results/<scenario>.md, i.e. results/echo.md; with -quick results/quick/<scenario>.md, not kept in git)")
@@ -98,11 +104,12 @@ func main() {
 		sf          = scenarioFlags()
 		hf          = httpFlags()
 		wf          = wsFlags()
+		pf          = pubsubFlags()
 	)
 	flag.Parse()
 
 	if *serveEngine != "" {
-		if err := serve(*hf.proto, *serveEngine, *addr, *loops); err != nil {
+		if err := serve(*hf.proto, *serveEngine, *addr, *loops, *pf.publishRate); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)
 		}
@@ -130,6 +137,9 @@ func main() {
 		for name, v := range quickWSDefaults {
 			defaults[name] = v
 		}
+		for name, v := range quickPubSubDefaults {
+			defaults[name] = v
+		}
 		for name, v := range defaults {
 			if !set[name] {
 				flag.Set(name, v)
@@ -149,6 +159,9 @@ func main() {
 	}
 	if err == nil {
 		err = parseWSOptions(&o, wf)
+	}
+	if err == nil {
+		err = parsePubSubOptions(&o, pf)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -21,6 +21,7 @@ type results struct {
 	http     *httpResults
 	ws       *wsResults
 	wsIdle   *wsIdleResults
+	pubsub   *pubsubResults
 }
 
 // outcome is what the run of every scenario has: whether it produced

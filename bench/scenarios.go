@@ -35,6 +35,7 @@ var scenarios = []scenario{
 	idleScenario{http: true},
 	wsScenario{},
 	wsScenario{idle: true},
+	pubsubScenario{},
 }
 
 // scenarioNamed returns the scenario called name, or nil.

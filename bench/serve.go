@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// serve runs one engine's server for proto (echo or http) in the
-// foreground until SIGTERM or SIGINT. It is what the orchestrator starts,
-// once per run, with -serve.
-func serve(proto, engine, addr string, loops int) error {
+// serve runs one engine's server for proto (echo, http, ws or pubsub) in
+// the foreground until SIGTERM or SIGINT. It is what the orchestrator
+// starts, once per run, with -serve. A pubsub server starts publishing
+// publishRate messages a second when SIGUSR1 arrives.
+func serve(proto, engine, addr string, loops int, publishRate float64) error {
 	newServer, err := serverFor(proto, engine)
 	if err != nil {
 		return err
@@ -30,6 +31,14 @@ func serve(proto, engine, addr string, loops int) error {
 		defer stop()
 	}
 	srv := newServer()
+	if ps, ok := srv.(pubsubServer); ok {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			<-usr1
+			ps.startPublishing(publishRate)
+		}()
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(addr, loops) }()
 	select {
