@@ -1,3 +1,5 @@
+//go:build !plan9
+
 // Package natsbroker is a pubsub.Broker on NATS JetStream, for a cluster
 // of nodes: every node sees every publication in the same order, and
 // history and presence live in the NATS cluster, not in any node.
@@ -36,6 +38,8 @@
 //     them refreshes them, so the clients of a node that died leave the
 //     presence on their own. Join and leave events are core NATS
 //     messages on PREFIX.ev.TOPIC.
+//
+// It builds wherever nats.go does: not on Plan 9.
 package natsbroker
 
 import (
@@ -50,10 +54,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bytedance/sonic"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/shoalnet/shoal/internal/jsonx"
 	"github.com/shoalnet/shoal/pubsub"
 )
 
@@ -285,7 +289,7 @@ func (b *Broker) publication(subject string, seq uint64, h nats.Header, data []b
 	}
 	p := &pubsub.Publication{Topic: topic, Kind: pubsub.Message, Offset: off, Epoch: h.Get(hEpoch), Data: data, Time: t}
 	if c := h.Get(hClient); c != "" {
-		sonic.UnmarshalString(c, &p.Client)
+		jsonx.Unmarshal([]byte(c), &p.Client)
 	}
 	return p, nil
 }
@@ -312,7 +316,7 @@ type event struct {
 func (b *Broker) onEvent(m *nats.Msg) {
 	topic := strings.TrimPrefix(m.Subject, b.cfg.Prefix+".ev.")
 	var e event
-	if err := sonic.Unmarshal(m.Data, &e); err != nil || (e.Kind != pubsub.Join && e.Kind != pubsub.Leave) {
+	if err := jsonx.Unmarshal(m.Data, &e); err != nil || (e.Kind != pubsub.Join && e.Kind != pubsub.Leave) {
 		return
 	}
 	b.d.Deliver(&pubsub.Publication{Topic: topic, Kind: e.Kind, Client: e.Client, Time: time.UnixMilli(e.Time)})
@@ -404,13 +408,14 @@ func (b *Broker) top(ctx context.Context, topic string) (lastMsg, error) {
 // Publish implements pubsub.Broker.
 func (b *Broker) Publish(ctx context.Context, p *pubsub.Publication) (pubsub.Position, error) {
 	if p.Kind != pubsub.Message {
-		data, err := sonic.Marshal(event{Kind: p.Kind, Client: p.Client, Time: p.Time.UnixMilli()})
+		data, err := jsonx.Marshal(event{Kind: p.Kind, Client: p.Client, Time: p.Time.UnixMilli()})
 		if err != nil {
 			return pubsub.Position{}, err
 		}
 		return pubsub.Position{}, b.nc.Publish(b.cfg.Prefix+".ev."+p.Topic, data)
 	}
-	client, err := sonic.MarshalString(p.Client)
+	cj, err := jsonx.Marshal(p.Client)
+	client := string(cj)
 	if err != nil {
 		return pubsub.Position{}, err
 	}
@@ -538,7 +543,7 @@ func presenceKey(topic, id string) string {
 
 // AddPresence implements pubsub.Broker.
 func (b *Broker) AddPresence(ctx context.Context, topic string, c pubsub.ClientInfo) error {
-	v, err := sonic.Marshal(c)
+	v, err := jsonx.Marshal(c)
 	if err != nil {
 		return err
 	}
@@ -594,7 +599,7 @@ func (b *Broker) Presence(ctx context.Context, topic string) ([]pubsub.ClientInf
 					return nil
 				}
 				var c pubsub.ClientInfo
-				if sonic.Unmarshal(e.Value(), &c) == nil {
+				if jsonx.Unmarshal(e.Value(), &c) == nil {
 					out = append(out, c)
 				}
 			case <-ctx.Done():
