@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/shoalnet/shoal/ws"
 )
@@ -23,6 +25,12 @@ import (
 // publication (or centrifuge's ping, answered); its sequence number must
 // follow the previous one, and its latency runs from the due time it
 // carries to when its frame was read whole.
+//
+// The load generator shares the machine with the server, so it is built
+// to take little of it: once subscribed, a connection's socket leaves Go's
+// netpoller and is read by one of a few reader goroutines, each waiting in
+// an epoll set of its own, one read per readiness into the subscriber's
+// buffer, and no goroutine is woken per delivery.
 
 // pubsubLoadConfig is one run of the pub/sub load.
 type pubsubLoadConfig struct {
@@ -66,12 +74,14 @@ const pubsubSetupTimeout = 10 * time.Second
 // psSub is one subscriber. Once it runs, its fields are its goroutine's
 // until the run is over.
 type psSub struct {
-	c    *net.TCPConn
+	c    *net.TCPConn // until detached
+	fd   int          // once detached: the socket, non-blocking, read by a psReader
 	mask [4]byte
-	lat  *latShard
+	hist *hdrhistogram.Histogram // the latencies of its reader's subscribers
 
 	buf  []byte // what was read and not yet parsed: buf[r:w]
 	r, w int
+	need int    // the size of the unfinished frame at buf[r:], once frame has seen it
 	frag []byte // the payload of a message in fragments so far
 	out  []byte // frames to write (pongs)
 
@@ -81,6 +91,7 @@ type psSub struct {
 	missing   int64
 	bad       int64
 	err       error // why the connection ended before the end of the run
+	done      bool  // it ended: closed, or failed
 }
 
 // The first bytes of every publication, and of a centrifuge reply to the
@@ -97,51 +108,86 @@ var centrifugeHello = []byte(`{"id":1,"connect":{}}` + "\n" + `{"id":2,"subscrib
 // errSub marks a subscriber that saw something it should not have.
 var errSub = errors.New("pubsub: unexpected")
 
-func newPSSub(i int, c *net.TCPConn, lat *latShard) *psSub {
+func newPSSub(i int, c *net.TCPConn) *psSub {
 	return &psSub{
 		c:    c,
+		fd:   -1,
 		mask: [4]byte{byte(i), byte(i >> 8), 0x5a, 0xa5},
-		lat:  lat,
 		buf:  make([]byte, 2<<10),
 		next: 1,
 	}
 }
 
+// pubsubReaders is how many reader goroutines share the subscribers.
+const pubsubReaders = 2
+
 // runPubSubLoad connects and subscribes cfg.subs subscribers, calls the
 // hooks, reads through the warm-up and the measured window, and adds up
 // what the subscribers read.
 func runPubSubLoad(cfg pubsubLoadConfig, h pubsubHooks) (pubsubResult, error) {
-	shards := make([]latShard, 16)
-	for i := range shards {
-		shards[i].hist = newHist()
-	}
 	subs := make([]*psSub, cfg.subs)
 	upgrade := wsRequest(cfg.addr)
 	conns, failed, firstErr := forEachConn(cfg.addr, cfg.subs, func(i int, c *net.TCPConn) error {
-		s := newPSSub(i, c, &shards[i%len(shards)])
+		s := newPSSub(i, c)
 		if err := s.subscribe(upgrade, cfg.centrifuge); err != nil {
+			return err
+		}
+		if err := s.detach(); err != nil {
 			return err
 		}
 		subs[i] = s
 		return nil
 	})
-	defer closeAll(conns)
+	var live []*psSub
+	for _, s := range subs {
+		if s != nil {
+			live = append(live, s)
+		}
+	}
+	defer func() {
+		for _, s := range live {
+			s.closeNow()
+		}
+	}()
 	res := pubsubResult{subs: len(conns), failed: failed, firstErr: firstErr, hist: newHist()}
-	if len(conns) == 0 {
+	if len(live) == 0 {
 		return res, fmt.Errorf("no subscriber subscribed: %w", firstErr)
 	}
 
 	var phase atomic.Int32
+	readers := make([]*psReader, pubsubReaders)
+	for i := range readers {
+		r, err := newPSReader()
+		if err != nil {
+			for _, r := range readers[:i] {
+				r.close()
+			}
+			return res, err
+		}
+		readers[i] = r
+	}
+	for i, s := range live {
+		if err := readers[i%len(readers)].add(s); err != nil {
+			for _, r := range readers {
+				r.close()
+			}
+			return res, err
+		}
+	}
 	var wg sync.WaitGroup
-	for _, s := range subs {
-		if s != nil {
-			wg.Go(func() { s.run(&phase) })
+	for _, r := range readers {
+		wg.Go(func() { r.run(&phase) })
+	}
+	stop := func() {
+		phase.Store(phaseDone)
+		wg.Wait()
+		for _, r := range readers {
+			r.close()
 		}
 	}
 	h.subscribed()
 	if err := h.publish(); err != nil {
-		unblockAll(conns)
-		wg.Wait()
+		stop()
 		return res, err
 	}
 	var cpu0 time.Duration
@@ -155,13 +201,9 @@ func runPubSubLoad(cfg pubsubLoadConfig, h pubsubHooks) (pubsubResult, error) {
 			}
 		}
 	})
-	unblockAll(conns)
-	wg.Wait()
+	stop()
 
-	for _, s := range subs {
-		if s == nil {
-			continue
-		}
+	for _, s := range live {
 		res.delivered += s.delivered
 		res.missing += s.missing
 		res.bad += s.bad
@@ -176,10 +218,138 @@ func runPubSubLoad(cfg pubsubLoadConfig, h pubsubHooks) (pubsubResult, error) {
 			}
 		}
 	}
-	for i := range shards {
-		res.hist.Merge(shards[i].hist)
+	for _, r := range readers {
+		res.hist.Merge(r.hist)
 	}
 	return res, nil
+}
+
+// detach takes the subscriber's socket out of Go's netpoller: it keeps a
+// duplicate of the descriptor (non-blocking, like the original) and closes
+// the net.TCPConn, which leaves the socket open.
+func (s *psSub) detach() error {
+	raw, err := s.c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var derr error
+	if err := raw.Control(func(fd uintptr) { s.fd, derr = unix.Dup(int(fd)) }); err != nil {
+		return err
+	}
+	if derr != nil {
+		return os.NewSyscallError("dup", derr)
+	}
+	if err := unix.SetNonblock(s.fd, true); err != nil {
+		unix.Close(s.fd)
+		s.fd = -1
+		return os.NewSyscallError("fcntl", err)
+	}
+	s.c.Close()
+	s.c = nil
+	return nil
+}
+
+// closeNow closes the detached socket with a reset, as closeNow does a
+// net.TCPConn.
+func (s *psSub) closeNow() {
+	if s.fd < 0 {
+		return
+	}
+	unix.SetsockoptLinger(s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(s.fd)
+	s.fd = -1
+}
+
+// psReader reads the detached sockets of its subscribers: it waits in its
+// epoll set (level-triggered) and reads each ready socket once.
+type psReader struct {
+	ep   int
+	subs map[int32]*psSub // by descriptor
+	hist *hdrhistogram.Histogram
+}
+
+func newPSReader() (*psReader, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	return &psReader{ep: ep, subs: map[int32]*psSub{}, hist: newHist()}, nil
+}
+
+func (r *psReader) add(s *psSub) error {
+	s.hist = r.hist
+	r.subs[int32(s.fd)] = s
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.fd)}
+	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, s.fd, &ev))
+}
+
+func (r *psReader) close() { unix.Close(r.ep) }
+
+// psWaitMs bounds a reader's wait, so that it sees the end of the run.
+const psWaitMs = 50
+
+// run serves the reader's subscribers until the run is over.
+func (r *psReader) run(phase *atomic.Int32) {
+	events := make([]unix.EpollEvent, 256)
+	for phase.Load() != phaseDone {
+		n, err := unix.EpollWait(r.ep, events, psWaitMs)
+		if err != nil {
+			continue // EINTR
+		}
+		for _, ev := range events[:n] {
+			s := r.subs[ev.Fd]
+			if s == nil || s.done {
+				continue
+			}
+			if err := s.readable(phase); err != nil {
+				s.done = true
+				if phase.Load() != phaseDone {
+					s.err = err
+				}
+				unix.EpollCtl(r.ep, unix.EPOLL_CTL_DEL, s.fd, nil)
+			}
+		}
+	}
+}
+
+// readable reads once from the detached socket and takes every whole
+// frame buffered.
+func (s *psSub) readable(phase *atomic.Int32) error {
+	s.room()
+	n, err := unix.Read(s.fd, s.buf[s.w:])
+	switch {
+	case err == unix.EAGAIN:
+		return nil
+	case err != nil:
+		return os.NewSyscallError("read", err)
+	case n == 0:
+		return io.EOF
+	}
+	s.w += n
+	now := time.Now().UnixNano()
+	measuring := phase.Load() == phaseMeasure
+	for {
+		msg, ok, err := s.message()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		for len(msg) > 0 {
+			var line []byte
+			line, msg = cutJSONLine(msg)
+			s.line(line, now, measuring)
+		}
+	}
+	if len(s.out) > 0 {
+		_, err := unix.Write(s.fd, s.out)
+		s.out = s.out[:0]
+		if err != nil {
+			return os.NewSyscallError("write", err)
+		}
+	}
+	return nil
 }
 
 // wsRequest is the upgrade request of a subscriber to addr.
@@ -221,6 +391,12 @@ func (s *psSub) subscribe(upgrade []byte, centrifuge bool) error {
 		if err != nil {
 			return err
 		}
+		if len(s.out) > 0 {
+			if _, err := s.c.Write(s.out); err != nil {
+				return err
+			}
+			s.out = s.out[:0]
+		}
 		for len(msg) > 0 {
 			var line []byte
 			line, msg = cutJSONLine(msg)
@@ -250,35 +426,6 @@ func cutJSONLine(msg []byte) (line, rest []byte) {
 	return msg, nil
 }
 
-// run reads publications until the connection fails or the run is over.
-func (s *psSub) run(phase *atomic.Int32) {
-	for {
-		msg, err := s.nextMessage()
-		if err != nil {
-			if phase.Load() != phaseDone {
-				s.err = err
-			}
-			return
-		}
-		now := time.Now().UnixNano()
-		measuring := phase.Load() == phaseMeasure
-		for len(msg) > 0 {
-			var line []byte
-			line, msg = cutJSONLine(msg)
-			s.line(line, now, measuring)
-		}
-		if len(s.out) > 0 {
-			if _, err := s.c.Write(s.out); err != nil {
-				if phase.Load() != phaseDone {
-					s.err = err
-				}
-				return
-			}
-			s.out = s.out[:0]
-		}
-	}
-}
-
 // line takes one JSON value of a text message read at now (unix ns).
 func (s *psSub) line(line []byte, now int64, measuring bool) {
 	if bytes.Equal(line, []byte("{}")) { // centrifuge's ping
@@ -300,9 +447,7 @@ func (s *psSub) line(line []byte, now int64, measuring bool) {
 	s.total++
 	if measuring {
 		s.delivered++
-		s.lat.mu.Lock()
-		s.lat.hist.RecordValue(min(max(now-ts, histMin), histMax))
-		s.lat.mu.Unlock()
+		s.hist.RecordValue(min(max(now-ts, histMin), histMax))
 	}
 }
 
@@ -356,111 +501,128 @@ func parseDigits(b []byte) (uint64, bool) {
 // pubsubMaxMessage bounds a message a subscriber reads.
 const pubsubMaxMessage = 16 << 20
 
-// nextMessage returns the next text message (valid until the next call),
-// answering pings on the way; a close frame or any other frame is an
-// error.
+// nextMessage returns the next text message (valid until the next read),
+// reading the net.TCPConn (blocking) until it has one: the subscribe's
+// answers.
 func (s *psSub) nextMessage() ([]byte, error) {
 	for {
-		fin, op, payload, err := s.nextFrame()
-		if err != nil {
+		msg, ok, err := s.message()
+		if err != nil || ok {
+			return msg, err
+		}
+		s.room()
+		if err := s.fill(); err != nil {
 			return nil, err
+		}
+	}
+}
+
+// message takes the buffered frames up to the end of the next text
+// message and returns it (valid until the next read), queueing pongs in
+// s.out on the way; ok is false when no whole message is buffered. A close
+// frame or any frame other than text, continuation, ping and pong is an
+// error.
+func (s *psSub) message() (msg []byte, ok bool, err error) {
+	for {
+		fin, op, payload, ok, err := s.frame()
+		if err != nil || !ok {
+			return nil, false, err
 		}
 		switch {
 		case op == ws.OpPing:
 			s.out = ws.AppendMaskedFrame(s.out, ws.OpPong, true, s.mask, payload)
-			if _, err := s.c.Write(s.out); err != nil {
-				return nil, err
-			}
-			s.out = s.out[:0]
 		case op == ws.OpPong:
 		case op == ws.OpClose:
 			code := ws.CloseNoStatus
 			if len(payload) >= 2 {
 				code = int(binary.BigEndian.Uint16(payload))
 			}
-			return nil, fmt.Errorf("%w: the server closed with %d %q", errSub, code, payload[min(2, len(payload)):])
+			return nil, false, fmt.Errorf("%w: the server closed with %d %q", errSub, code, payload[min(2, len(payload)):])
 		case op == ws.OpText && fin && s.frag == nil:
-			return payload, nil
+			return payload, true, nil
 		case op == ws.OpText && s.frag == nil, op == ws.OpContinuation && s.frag != nil:
 			if len(s.frag)+len(payload) > pubsubMaxMessage {
-				return nil, fmt.Errorf("%w: a message over %d bytes", errSub, pubsubMaxMessage)
+				return nil, false, fmt.Errorf("%w: a message over %d bytes", errSub, pubsubMaxMessage)
 			}
 			s.frag = append(s.frag, payload...)
 			if fin {
 				msg := s.frag
 				s.frag = nil
-				return msg, nil
+				return msg, true, nil
 			}
 		default:
-			return nil, fmt.Errorf("%w: frame of opcode %d (fin %v)", errSub, op, fin)
+			return nil, false, fmt.Errorf("%w: frame of opcode %d (fin %v)", errSub, op, fin)
 		}
 	}
 }
 
-// nextFrame returns the next server frame, waiting for all of it; its
-// payload is valid until the next call. Server frames are unmasked.
-func (s *psSub) nextFrame() (fin bool, op ws.Opcode, payload []byte, err error) {
-	if err := s.want(2); err != nil {
-		return false, 0, nil, err
+// frame takes the next server frame if it is buffered whole; its payload
+// is valid until the next read. Server frames are unmasked. When the
+// frame is not whole, s.need says how many bytes it takes.
+func (s *psSub) frame() (fin bool, op ws.Opcode, payload []byte, ok bool, err error) {
+	b := s.buf[s.r:s.w]
+	s.need = 2
+	if len(b) < 2 {
+		return false, 0, nil, false, nil
 	}
-	h := s.buf[s.r:]
-	if h[1]&0x80 != 0 || h[0]&0x70 != 0 {
-		return false, 0, nil, fmt.Errorf("%w: header % x", errSub, h[:2])
+	if b[1]&0x80 != 0 || b[0]&0x70 != 0 {
+		return false, 0, nil, false, fmt.Errorf("%w: header % x", errSub, b[:2])
 	}
-	fin, op = h[0]&0x80 != 0, ws.Opcode(h[0]&0x0f)
-	hlen, n := 2, uint64(h[1]&0x7f)
+	fin, op = b[0]&0x80 != 0, ws.Opcode(b[0]&0x0f)
+	hlen, n := 2, uint64(b[1]&0x7f)
 	switch n {
 	case 126:
 		hlen = 4
 	case 127:
 		hlen = 10
 	}
-	if err := s.want(hlen); err != nil {
-		return false, 0, nil, err
+	if s.need = hlen; len(b) < hlen {
+		return false, 0, nil, false, nil
 	}
-	h = s.buf[s.r:]
 	switch hlen {
 	case 4:
-		n = uint64(binary.BigEndian.Uint16(h[2:]))
+		n = uint64(binary.BigEndian.Uint16(b[2:]))
 	case 10:
-		n = binary.BigEndian.Uint64(h[2:])
+		n = binary.BigEndian.Uint64(b[2:])
 	}
 	if n > pubsubMaxMessage {
-		return false, 0, nil, fmt.Errorf("%w: a frame of %d bytes", errSub, n)
+		return false, 0, nil, false, fmt.Errorf("%w: a frame of %d bytes", errSub, n)
 	}
-	if err := s.want(hlen + int(n)); err != nil {
-		return false, 0, nil, err
+	if s.need = hlen + int(n); len(b) < s.need {
+		return false, 0, nil, false, nil
 	}
-	payload = s.buf[s.r+hlen : s.r+hlen+int(n)]
-	s.r += hlen + int(n)
-	return fin, op, payload, nil
+	s.r += s.need
+	if s.r == s.w {
+		s.r, s.w = 0, 0 // the payload stays in place until the next read
+	}
+	return fin, op, b[hlen:s.need], true, nil
 }
 
-// want reads until n bytes are buffered, moving what is buffered to the
-// front, or into a larger buffer, to make room.
-func (s *psSub) want(n int) error {
+// psMinRead is the least free space a read is given.
+const psMinRead = 512
+
+// room makes space for the next read: for the rest of an unfinished frame
+// (s.need bytes from s.r), and at least psMinRead bytes, moving what is
+// buffered to the front, or into a larger buffer.
+func (s *psSub) room() {
 	if s.r == s.w {
 		s.r, s.w = 0, 0
 	}
-	for s.w-s.r < n {
-		if len(s.buf)-s.r < n {
-			if n > len(s.buf) {
-				nb := make([]byte, max(n, 2*len(s.buf)))
-				s.w = copy(nb, s.buf[s.r:s.w])
-				s.buf = nb
-			} else {
-				s.w = copy(s.buf, s.buf[s.r:s.w])
-			}
-			s.r = 0
-		}
-		if err := s.fill(); err != nil {
-			return err
-		}
+	want := max(s.need, s.w-s.r+psMinRead)
+	if len(s.buf)-s.r >= want && len(s.buf)-s.w >= psMinRead {
+		return
 	}
-	return nil
+	if want > len(s.buf) {
+		nb := make([]byte, max(want, 2*len(s.buf)))
+		s.w = copy(nb, s.buf[s.r:s.w])
+		s.buf = nb
+	} else {
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+	}
+	s.r = 0
 }
 
-// fill reads once into the free end of the buffer.
+// fill reads the net.TCPConn once into the free end of the buffer.
 func (s *psSub) fill() error {
 	m, err := s.c.Read(s.buf[s.w:])
 	s.w += m

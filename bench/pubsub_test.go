@@ -76,7 +76,8 @@ func TestPubSubSequence(t *testing.T) {
 		{"late start", []uint64{3, 4}, 2, 0},
 		{"duplicate", []uint64{1, 2, 2, 3}, 0, 1},
 	} {
-		s := newPSSub(0, nil, &latShard{hist: newHist()})
+		s := newPSSub(0, nil)
+		s.hist = newHist()
 		for _, k := range tc.seqs {
 			s.line(line(k), time.Now().UnixNano(), true)
 		}
@@ -84,7 +85,7 @@ func TestPubSubSequence(t *testing.T) {
 			t.Errorf("%s: missing %d, bad %d; want %d, %d", tc.name, s.missing, s.bad, tc.wantMissing, tc.wanBad)
 		}
 	}
-	s := newPSSub(0, nil, &latShard{hist: newHist()})
+	s := newPSSub(0, nil)
 	s.line([]byte("{}"), 0, false)
 	if len(s.out) == 0 || s.bad != 0 {
 		t.Errorf("centrifuge ping: %d bytes to write, %d bad", len(s.out), s.bad)
