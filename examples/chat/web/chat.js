@@ -28,6 +28,7 @@
 		attempt: 0, // reconnects since the last hello
 		wsFailures: 0, // WebSockets in a row that did not open
 		timer: 0,
+		paused: false, // window.chat.pause(): no reconnecting
 		pending: new Map(), // publish id -> text, until acked
 		seq: 0,
 	};
@@ -183,7 +184,9 @@
 			if (!r) return;
 			r.joined = true;
 			r.presence = new Map((m.presence || []).map((c) => [c.id, c.user]));
-			if (r.asked && !m.recovered) {
+			// Not recovered: say so, unless the room was empty and still is
+			// (a server restarted without history, that had none to lose).
+			if (r.asked && !m.recovered && (r.seen.size > 0 || m.position.offset > 0)) {
 				notice("#" + r.name + ": the messages missed while disconnected could not all be recovered; showing the latest.");
 				r.items.push({gap: true});
 				if (r.name === state.active) renderMessages();
@@ -243,7 +246,7 @@
 
 	function connect() {
 		clearTimeout(state.timer);
-		if (state.conn) return;
+		if (state.conn || state.paused) return;
 		const transport = forced === "sse" || forced === "ws" ? forced : state.wsFailures >= 2 ? "sse" : "ws";
 		setStatus("connecting", "connecting (" + transport + ")…");
 		freshToken().then(() => {
@@ -271,7 +274,10 @@
 		ws.onmessage = (e) => handle(conn, JSON.parse(e.data));
 		ws.onclose = (e) => {
 			if (state.conn !== conn) return;
-			if (!conn.opened) state.wsFailures++;
+			if (!conn.opened) {
+				state.wsFailures++;
+				refused();
+			}
 			lost(conn, e.code, e.reason);
 		};
 	}
@@ -301,6 +307,7 @@
 			es.close();
 			if (state.conn !== conn) return;
 			state.wsFailures = 0; // try the WebSocket again first
+			if (!conn.hello) refused();
 			lost(conn, 0, "");
 		};
 	}
@@ -322,6 +329,7 @@
 
 	function retry(soon, reason) {
 		clearTimeout(state.timer);
+		if (state.paused) return;
 		const n = state.attempt++;
 		// Exponential backoff with jitter: half the step fixed, half random,
 		// so that the clients of a restarted server do not come back at once.
@@ -329,6 +337,13 @@
 		const delay = Math.round(step / 2 + Math.random() * step / 2);
 		setStatus("reconnecting", "reconnecting in " + (delay / 1000).toFixed(1) + "s" + (reason ? " (" + reason + ")" : ""));
 		state.timer = setTimeout(connect, delay);
+	}
+
+	// refused: a connection did not open. The page cannot tell why (the
+	// server may be down, or not take the token: a restarted -dev server
+	// has a new key), so with tokens from /token it gets a new one first.
+	function refused() {
+		if (state.dev) state.exp = 0;
 	}
 
 	// freshToken gets a new token from /token when the one held expires
@@ -446,11 +461,29 @@
 		}
 	}
 
-	// For tests and the console: the state, and a way to cut the
-	// connection as a network would.
+	// For tests and the console: the state; drop cuts the connection as a
+	// network would (the page reconnects); pause cuts it until resume.
+	function cut() {
+		const c = state.conn;
+		if (c) {
+			c.close(4000);
+			lost(c, 4000, "dropped");
+		}
+	}
 	window.chat = {
 		state,
-		drop() { const c = state.conn; if (c) { c.close(4000); lost(c, 4000, "dropped"); } },
+		drop: cut,
+		pause() {
+			state.paused = true;
+			cut();
+			clearTimeout(state.timer);
+			setStatus("closed", "paused");
+		},
+		resume() {
+			state.paused = false;
+			state.attempt = 0;
+			connect();
+		},
 	};
 
 	start();
