@@ -54,17 +54,18 @@ type pubsubHooks struct {
 
 // pubsubResult is what one run of the pub/sub load measured.
 type pubsubResult struct {
-	subs      int           // subscribed
-	failed    int           // subscribers that could not connect or subscribe
-	delivered int64         // publications read in the measured window, all subscribers
-	window    time.Duration // the measured window
-	hist      *hdrhistogram.Histogram
-	missing   int64   // publications skipped in a subscriber's sequence, over the whole run
-	bad       int64   // lines that are no publication, duplicates, out of order
-	dropped   int64   // subscribers whose connection ended before the end of the run
-	silent    int64   // subscribers that read no publication at all
-	published uint64  // the highest sequence number read
-	clientCPU float64 // this process's CPU time in the window, seconds
+	subs      int                     // subscribed
+	failed    int                     // subscribers that could not connect or subscribe
+	delivered int64                   // publications read in the measured window, all subscribers
+	window    time.Duration           // the measured window
+	hist      *hdrhistogram.Histogram // latency from the due time
+	sentHist  *hdrhistogram.Histogram // latency from the send time
+	missing   int64                   // publications skipped in a subscriber's sequence, over the whole run
+	bad       int64                   // lines that are no publication, duplicates, out of order
+	dropped   int64                   // subscribers whose connection ended before the end of the run
+	silent    int64                   // subscribers that read no publication at all
+	published uint64                  // the highest sequence number read
+	clientCPU float64                 // this process's CPU time in the window, seconds
 	firstErr  error
 }
 
@@ -74,10 +75,11 @@ const pubsubSetupTimeout = 10 * time.Second
 // psSub is one subscriber. Once it runs, its fields are its goroutine's
 // until the run is over.
 type psSub struct {
-	c    *net.TCPConn // until detached
-	fd   int          // once detached: the socket, non-blocking, read by a psReader
-	mask [4]byte
-	hist *hdrhistogram.Histogram // the latencies of its reader's subscribers
+	c        *net.TCPConn // until detached
+	fd       int          // once detached: the socket, non-blocking, read by a psReader
+	mask     [4]byte
+	hist     *hdrhistogram.Histogram // the latencies from the due time of its reader's subscribers
+	sentHist *hdrhistogram.Histogram // and from the send time
 
 	buf  []byte // what was read and not yet parsed: buf[r:w]
 	r, w int
@@ -149,7 +151,7 @@ func runPubSubLoad(cfg pubsubLoadConfig, h pubsubHooks) (pubsubResult, error) {
 			s.closeNow()
 		}
 	}()
-	res := pubsubResult{subs: len(conns), failed: failed, firstErr: firstErr, hist: newHist()}
+	res := pubsubResult{subs: len(conns), failed: failed, firstErr: firstErr, hist: newHist(), sentHist: newHist()}
 	if len(live) == 0 {
 		return res, fmt.Errorf("no subscriber subscribed: %w", firstErr)
 	}
@@ -220,6 +222,7 @@ func runPubSubLoad(cfg pubsubLoadConfig, h pubsubHooks) (pubsubResult, error) {
 	}
 	for _, r := range readers {
 		res.hist.Merge(r.hist)
+		res.sentHist.Merge(r.sentHist)
 	}
 	return res, nil
 }
@@ -263,9 +266,10 @@ func (s *psSub) closeNow() {
 // psReader reads the detached sockets of its subscribers: it waits in its
 // epoll set (level-triggered) and reads each ready socket once.
 type psReader struct {
-	ep   int
-	subs map[int32]*psSub // by descriptor
-	hist *hdrhistogram.Histogram
+	ep       int
+	subs     map[int32]*psSub // by descriptor
+	hist     *hdrhistogram.Histogram
+	sentHist *hdrhistogram.Histogram
 }
 
 func newPSReader() (*psReader, error) {
@@ -273,11 +277,11 @@ func newPSReader() (*psReader, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	return &psReader{ep: ep, subs: map[int32]*psSub{}, hist: newHist()}, nil
+	return &psReader{ep: ep, subs: map[int32]*psSub{}, hist: newHist(), sentHist: newHist()}, nil
 }
 
 func (r *psReader) add(s *psSub) error {
-	s.hist = r.hist
+	s.hist, s.sentHist = r.hist, r.sentHist
 	r.subs[int32(s.fd)] = s
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.fd)}
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, s.fd, &ev))
@@ -432,7 +436,7 @@ func (s *psSub) line(line []byte, now int64, measuring bool) {
 		s.out = ws.AppendMaskedFrame(s.out, ws.OpText, true, s.mask, line)
 		return
 	}
-	ts, seq, ok := parsePubsubLine(line)
+	ts, sent, seq, ok := parsePubsubLine(line)
 	switch {
 	case !ok:
 		s.bad++
@@ -448,16 +452,17 @@ func (s *psSub) line(line []byte, now int64, measuring bool) {
 	if measuring {
 		s.delivered++
 		s.hist.RecordValue(min(max(now-ts, histMin), histMax))
+		s.sentHist.RecordValue(min(max(now-sent, histMin), histMax))
 	}
 }
 
 // parsePubsubLine finds the publication in line (all of it, or the data of
-// a centrifuge push) and returns its due time and sequence number; ok is
-// false unless it is exactly what pubsubMessage makes.
-func parsePubsubLine(line []byte) (ts int64, seq uint64, ok bool) {
+// a centrifuge push) and returns its due and send times and its sequence
+// number; ok is false unless it is exactly what pubsubMessage makes.
+func parsePubsubLine(line []byte) (ts, sent int64, seq uint64, ok bool) {
 	i := bytes.Index(line, pubsubMsgStart)
 	if i < 0 || len(line)-i < pubsubMsgSize {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	m := line[i : i+pubsubMsgSize]
 	p := m[len(pubsubMsgStart):]
@@ -470,17 +475,18 @@ func parsePubsubLine(line []byte) (ts int64, seq uint64, ok bool) {
 		p = p[j+len(sep):]
 		return v, ok
 	}
-	t, ok1 := digits(`,"seq":`)
-	n, ok2 := digits(`,"pad":"`)
-	if !ok1 || !ok2 || len(p) < 2 || string(p[len(p)-2:]) != `"}` {
-		return 0, 0, false
+	t, ok1 := digits(`,"sent":`)
+	st, ok2 := digits(`,"seq":`)
+	n, ok3 := digits(`,"pad":"`)
+	if !ok1 || !ok2 || !ok3 || len(p) < 2 || string(p[len(p)-2:]) != `"}` {
+		return 0, 0, 0, false
 	}
 	for _, b := range p[:len(p)-2] {
 		if b != 'x' {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 	}
-	return int64(t), n, true
+	return int64(t), int64(st), n, true
 }
 
 // parseDigits parses a decimal number of 1 to 19 digits.

@@ -60,6 +60,10 @@ func pubsubSection(b *strings.Builder, o options, r *pubsubResults) {
 		align += "---:|"
 	}
 	for _, e := range r.engines {
+		fmt.Fprintf(b, " %s p99 from send (ms) |", e)
+		align += "---:|"
+	}
+	for _, e := range r.engines {
 		fmt.Fprintf(b, " %s made |", e)
 		align += "---:|"
 	}
@@ -85,6 +89,7 @@ func pubsubSection(b *strings.Builder, o options, r *pubsubResults) {
 			format func(float64) string
 		}{
 			{func(x pubsubRun) float64 { return x.p99ms }, fmtFloat1},
+			{func(x pubsubRun) float64 { return x.sentP99ms }, fmtFloat1},
 			{func(x pubsubRun) float64 { return x.made }, fmtPct},
 			{func(x pubsubRun) float64 { return x.kibSub }, fmtFloat1},
 		} {
@@ -113,8 +118,8 @@ func has(xs []string, x string) bool {
 func pubsubTable(b *strings.Builder, engines []string, byEngine map[string][]pubsubRun) {
 	perCPU := spreads(engines, byEngine, func(r pubsubRun) float64 { return r.perCPU })
 	peers := pubsubPeers(engines)
-	b.WriteString("| server | deliveries/s | made | p50 (ms) | p99 (ms) | p999 (ms) | max (ms) | server CPU (s) | deliveries per server CPU-s |")
-	align := "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	b.WriteString("| server | deliveries/s | made | p50 (ms) | p99 (ms) | p999 (ms) | max (ms) | p50 from send (ms) | p99 from send (ms) | server CPU (s) | deliveries per server CPU-s |")
+	align := "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for _, p := range peers {
 		b.WriteString(" vs " + p + " |")
 		align += "---:|"
@@ -123,13 +128,15 @@ func pubsubTable(b *strings.Builder, engines []string, byEngine map[string][]pub
 	b.WriteString(align + "---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range engines {
 		row := rowOf(byEngine[e])
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", e,
 			row.cell(func(r pubsubRun) float64 { return r.perSec }, fmtCount),
 			row.cell(func(r pubsubRun) float64 { return r.made }, fmtPct),
 			row.cell(func(r pubsubRun) float64 { return r.p50ms }, fmtFloat1),
 			row.cell(func(r pubsubRun) float64 { return r.p99ms }, fmtFloat1),
 			row.cell(func(r pubsubRun) float64 { return r.p999ms }, fmtFloat1),
 			row.cell(func(r pubsubRun) float64 { return r.maxms }, fmtFloat1),
+			row.cell(func(r pubsubRun) float64 { return r.sentP50ms }, fmtFloat1),
+			row.cell(func(r pubsubRun) float64 { return r.sentP99ms }, fmtFloat1),
 			row.cell(func(r pubsubRun) float64 { return r.cpuSec }, fmtFloat2),
 			against(perCPU, e, fmtCount, ratio, peers...),
 			row.cell(func(r pubsubRun) float64 { return r.clientCPU }, fmtFloat2),
@@ -157,13 +164,15 @@ buffered channel of 256, dropping a client whose channel is full; a reader and a
 goroutine per connection, the writer joining the messages already queued into one frame with
 newlines; 1 KiB buffers). In each server a publisher goroutine publishes (shoal: Node.Publish,
 centrifuge: Node.Publish, gorilla: the hub's broadcast channel) on a fixed schedule, and each
-message carries the time it was due and its sequence number; a publisher that is held back
-publishes at once, so the due time shows the delay.
+message carries the time it was due, the time it was handed to the library and its sequence
+number; a publisher that is held back (a publish that blocks while the library fans out)
+publishes at once when it can, so the due time shows the delay and the send time does not.
 
 deliveries/s: publications read whole by all subscribers in the measured window, per second;
 made: that ÷ subscribers × rate, the deliveries asked for (a server that falls behind or drops
 subscribers makes less). p50-max: from the due time in the message to when the subscriber
-had read its frame (one machine, one clock). server CPU: user+system of the server process
+had read its frame (one machine, one clock); "from send": from the time the publisher handed it
+to the library, which leaves out how long the publisher was held back. server CPU: user+system of the server process
 in the window; deliveries per server CPU-s divides the deliveries by it, and "vs" columns
 divide its medians. client CPU: the load generator's, for scale: the machine is shared by
 both. server RSS subscribed: once every subscriber is subscribed and has been idle for

@@ -123,8 +123,9 @@ type pubsubRun struct {
 	subs                 float64 // subscribed
 	perSec               float64 // deliveries per second in the window
 	made                 float64 // perSec ÷ the deliveries per second asked for
-	p50ms, p99ms, p999ms float64
+	p50ms, p99ms, p999ms float64 // from the due time
 	maxms                float64
+	sentP50ms, sentP99ms float64 // from the send time
 	cpuSec               float64 // server CPU in the window
 	perCPU               float64 // deliveries per server CPU-second
 	clientCPU            float64 // the load generator's CPU in the window
@@ -237,6 +238,8 @@ func pubsubRunOf(l pubsubLoad, lr pubsubResult, w window, rssBefore, rssSub int6
 		p99ms:     ms(99),
 		p999ms:    ms(99.9),
 		maxms:     float64(lr.hist.Max()) / 1e6,
+		sentP50ms: float64(lr.sentHist.ValueAtQuantile(50)) / 1e6,
+		sentP99ms: float64(lr.sentHist.ValueAtQuantile(99)) / 1e6,
 		cpuSec:    w.cpuSec,
 		clientCPU: lr.clientCPU,
 		rssSubMiB: float64(rssSub) / (1 << 20),

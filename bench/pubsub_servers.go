@@ -64,13 +64,16 @@ const pubsubMsgSize = 128
 // answers its subscribe command instead).
 var pubsubSubscribed = []byte(`{"subscribed":"` + pubsubTopic + `"}`)
 
-// pubsubMessage returns message number seq (from 1), due at ts (unix
-// nanoseconds): `{"ts":TS,"seq":SEQ,"pad":"xxx…"}`, padded to
-// pubsubMsgSize bytes.
-func pubsubMessage(ts int64, seq uint64) []byte {
+// pubsubMessage returns message number seq (from 1), due at ts and
+// handed to the library at sent (unix nanoseconds):
+// `{"ts":TS,"sent":SENT,"seq":SEQ,"pad":"xxx…"}`, padded to pubsubMsgSize
+// bytes.
+func pubsubMessage(ts, sent int64, seq uint64) []byte {
 	b := make([]byte, 0, pubsubMsgSize)
 	b = append(b, `{"ts":`...)
 	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, `,"sent":`...)
+	b = strconv.AppendInt(b, sent, 10)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"pad":"`...)
@@ -104,9 +107,10 @@ func (p *publisher) halt() { p.once.Do(func() { close(p.quit) }) }
 
 // run waits for startPublishing, then calls publish with message 1, 2, …
 // on a fixed schedule until halt: message k is due at the start plus k-1
-// intervals, carries that due time, and goes out at once if the publisher
-// is late (a publish that blocks delays the next ones, and the due times
-// show it). The first error of publish is written to stderr.
+// intervals, carries that due time and the time it was handed to publish,
+// and goes out at once if the publisher is late (a publish that blocks
+// delays the next ones: the due times show it, the send times do not).
+// The first error of publish is written to stderr.
 func (p *publisher) run(publish func(msg []byte) error) {
 	var rate float64
 	select {
@@ -136,7 +140,7 @@ func (p *publisher) run(publish func(msg []byte) error) {
 			default:
 			}
 		}
-		if err := publish(pubsubMessage(due.UnixNano(), k+1)); err != nil && !failed {
+		if err := publish(pubsubMessage(due.UnixNano(), time.Now().UnixNano(), k+1)); err != nil && !failed {
 			failed = true
 			fmt.Fprintf(os.Stderr, "publish %d: %v\n", k+1, err)
 		}

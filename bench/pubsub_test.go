@@ -40,15 +40,15 @@ func TestPubSubServers(t *testing.T) {
 }
 
 func TestPubSubMessage(t *testing.T) {
-	m := pubsubMessage(1700000000123456789, 42)
+	m := pubsubMessage(1700000000123456789, 1700000000123459999, 42)
 	if len(m) != pubsubMsgSize {
 		t.Fatalf("%d bytes: %s", len(m), m)
 	}
 	push := `{"push":{"channel":"bench","pub":{"data":` + string(m) + `}}}`
 	for _, line := range []string{string(m), push} {
-		ts, seq, ok := parsePubsubLine([]byte(line))
-		if !ok || ts != 1700000000123456789 || seq != 42 {
-			t.Errorf("%s: %d %d %v", line, ts, seq, ok)
+		ts, sent, seq, ok := parsePubsubLine([]byte(line))
+		if !ok || ts != 1700000000123456789 || sent != 1700000000123459999 || seq != 42 {
+			t.Errorf("%s: %d %d %d %v", line, ts, sent, seq, ok)
 		}
 	}
 	for _, bad := range []string{
@@ -58,14 +58,14 @@ func TestPubSubMessage(t *testing.T) {
 		strings.Replace(string(m), `"seq"`, `"sq"`, 1) + "x",
 		`{"subscribed":"bench"}`,
 	} {
-		if _, _, ok := parsePubsubLine([]byte(bad)); ok {
+		if _, _, _, ok := parsePubsubLine([]byte(bad)); ok {
 			t.Errorf("accepted %s", bad)
 		}
 	}
 }
 
 func TestPubSubSequence(t *testing.T) {
-	line := func(seq uint64) []byte { return pubsubMessage(time.Now().UnixNano(), seq) }
+	line := func(seq uint64) []byte { now := time.Now().UnixNano(); return pubsubMessage(now, now, seq) }
 	for _, tc := range []struct {
 		name                string
 		seqs                []uint64
@@ -77,7 +77,7 @@ func TestPubSubSequence(t *testing.T) {
 		{"duplicate", []uint64{1, 2, 2, 3}, 0, 1},
 	} {
 		s := newPSSub(0, nil)
-		s.hist = newHist()
+		s.hist, s.sentHist = newHist(), newHist()
 		for _, k := range tc.seqs {
 			s.line(line(k), time.Now().UnixNano(), true)
 		}
@@ -110,7 +110,7 @@ func TestParsePubSubLoad(t *testing.T) {
 func TestPubSubSection(t *testing.T) {
 	l := pubsubLoad{subs: 10000, rate: 20}
 	run := func(perCPU, p99 float64) []pubsubRun {
-		return []pubsubRun{{ok: true, perCPU: perCPU, p99ms: p99, made: 1, kibSub: 1.5}}
+		return []pubsubRun{{ok: true, perCPU: perCPU, p99ms: p99, sentP99ms: p99 / 2, made: 1, kibSub: 1.5}}
 	}
 	r := &pubsubResults{
 		engines: []string{"shoal", "centrifuge", "gorilla"},
@@ -120,7 +120,7 @@ func TestPubSubSection(t *testing.T) {
 	var b strings.Builder
 	pubsubSection(&b, options{pubsubWarmup: time.Second, pubsubDuration: 10 * time.Second}, r)
 	for _, want := range []string{
-		"| 10,000 subscribers, 20 publications/s | 300.0k | 100.0k | 150.0k | 3.00× | 2.00× | 20.0 | 200.0 | 800.0 | 100.0% | 100.0% | 100.0% | 1.5 | 1.5 | 1.5 |",
+		"| 10,000 subscribers, 20 publications/s | 300.0k | 100.0k | 150.0k | 3.00× | 2.00× | 20.0 | 200.0 | 800.0 | 10.0 | 100.0 | 400.0 | 100.0% | 100.0% | 100.0% | 1.5 | 1.5 | 1.5 |",
 		"### pubsub: 10,000 subscribers, 20 publications/s (200.0k deliveries/s asked)",
 		"| deliveries per server CPU-s | vs centrifuge | vs gorilla |",
 		" | 300.0k | 3.00× | 2.00× | ",
