@@ -162,6 +162,7 @@ func TestChecksCatch(t *testing.T) {
 		}, checkChatShutdown, "after the 5s -pre-drain"},
 		{"no drain", chatArgs("-drain-timeout", "0s"), checkChatShutdown, "no graceful shutdown"},
 		{"misspelt flag", chatArgs("-pre-drian", "5s"), checkChatShutdown, "flag provided but not defined: -pre-drian"},
+		{"one NATS replica", chatArgs("-nats-replicas", "1"), checkChatNATS, "-nats-replicas 1, not the 3 NATS servers"},
 		{"stray argument", chatArgs("nats://nats:4222"), checkChatShutdown, "arguments after the flags"},
 
 		// The chat's resources, secret and security.

@@ -38,12 +38,13 @@ const (
 // the binary defines: serve's operational flags (serve.Config.Flags, so a
 // renamed or retyped flag fails here) and the chat's own.
 type chatConfig struct {
-	ops    serve.Config
-	addr   string // -addr: the chat's listen address
-	nats   string // -nats: the NATS URL
-	secret string // -secret: the token key (the Secret's env is the way)
-	set    map[string]bool
-	argv   []string
+	ops      serve.Config
+	addr     string // -addr: the chat's listen address
+	nats     string // -nats: the NATS URL
+	replicas int    // -nats-replicas: of the history stream and presence bucket
+	secret   string // -secret: the token key (the Secret's env is the way)
+	set      map[string]bool
+	argv     []string
 }
 
 // chatFlags registers the flags of examples/chat on fs.
@@ -51,6 +52,7 @@ func chatFlags(fs *flag.FlagSet, c *chatConfig) {
 	c.ops.Flags(fs, "")
 	fs.StringVar(&c.addr, "addr", "", "listen address")
 	fs.StringVar(&c.nats, "nats", "", "NATS server URL; empty: one node")
+	fs.IntVar(&c.replicas, "nats-replicas", 1, "replicas of the history stream and presence bucket")
 	fs.StringVar(&c.secret, "secret", "", "HMAC key for tokens (or env "+secretEnv+")")
 }
 

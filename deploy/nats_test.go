@@ -487,5 +487,10 @@ func checkChatNATS(b *bundle) error {
 	if !reaches {
 		e.add("chat: -nats %q: Service %s has no port %d to the servers' client port %d", c.cfg.nats, svc.Name, port, p.opts[0].Port)
 	}
+	// History and presence survive a NATS server's restart only with a
+	// replica on each server.
+	if n := int(replicas(p.s.Spec.Replicas)); c.cfg.replicas != n {
+		e.add("chat: -nats-replicas %d, not the %d NATS servers", c.cfg.replicas, n)
+	}
 	return e.err()
 }

@@ -38,7 +38,7 @@ func TestCluster(t *testing.T) {
 	url := startNATS(t)
 	var nodes []*testChat
 	for range 2 {
-		b, err := newBroker(url, 100, 10*time.Minute)
+		b, err := newBroker(url, 1, 100, 10*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,11 +88,11 @@ func TestBrokerChoice(t *testing.T) {
 		history int
 		ttl     time.Duration
 	}{{0, time.Minute}, {100, 0}} {
-		if _, err := newBroker("nats://127.0.0.1:1", c.history, c.ttl); err == nil {
+		if _, err := newBroker("nats://127.0.0.1:1", 1, c.history, c.ttl); err == nil {
 			t.Errorf("-nats with -history %d -history-ttl %v: no error", c.history, c.ttl)
 		}
 	}
-	b, err := newBroker("", 0, 0)
+	b, err := newBroker("", 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type config struct {
 	dev        bool
 	secret     string
 	nats       string
+	replicas   int // of the NATS stream and bucket
 	history    int
 	historyTTL time.Duration
 	tokenTTL   time.Duration
@@ -51,6 +52,7 @@ func main() {
 	flag.BoolVar(&cfg.dev, "dev", false, "development: GET /token?user=NAME issues a token to anyone (and -secret may be left out)")
 	flag.StringVar(&cfg.secret, "secret", "", "HMAC key of the tokens, at least 16 bytes (default $CHAT_SECRET; with -dev, random)")
 	flag.StringVar(&cfg.nats, "nats", "", "NATS URL of the cluster's broker (empty: one node, rooms in memory)")
+	flag.IntVar(&cfg.replicas, "nats-replicas", 1, "with -nats: replicas of the history stream and the presence bucket (3 on a cluster of three or more, so that a NATS server may restart)")
 	flag.IntVar(&cfg.history, "history", 100, "messages kept per room (0: none), and the most a join gets or recovers")
 	flag.DurationVar(&cfg.historyTTL, "history-ttl", 10*time.Minute, "how long a message is kept (0: until pushed out by -history)")
 	flag.DurationVar(&cfg.tokenTTL, "token-ttl", 24*time.Hour, "how long a token from /token or -mint is valid")
@@ -79,7 +81,7 @@ func run(cfg config) int {
 		fmt.Println(signToken(secret, cfg.mint, time.Now().Add(cfg.tokenTTL)))
 		return 0
 	}
-	b, err := newBroker(cfg.nats, cfg.history, cfg.historyTTL)
+	b, err := newBroker(cfg.nats, cfg.replicas, cfg.history, cfg.historyTTL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat:", err)
 		return 1
@@ -144,12 +146,12 @@ func tokenSecret(cfg config) ([]byte, error) {
 // newBroker chooses the broker: the node's own memory, or NATS
 // JetStream (newNATS), where the rooms' history and presence are shared
 // by every node of the cluster.
-func newBroker(natsURL string, history int, ttl time.Duration) (pubsub.Broker, error) {
+func newBroker(natsURL string, replicas, history int, ttl time.Duration) (pubsub.Broker, error) {
 	if natsURL != "" {
 		if history <= 0 || ttl <= 0 {
 			return nil, errors.New("with -nats, -history and -history-ttl must be above 0")
 		}
-		return newNATS(natsURL, history, ttl)
+		return newNATS(natsURL, replicas, history, ttl)
 	}
 	if history <= 0 {
 		history = -1 // none

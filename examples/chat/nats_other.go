@@ -10,6 +10,6 @@ import (
 )
 
 // newNATS: nats.go, and so package natsbroker, does not build on Plan 9.
-func newNATS(string, int, time.Duration) (pubsub.Broker, error) {
+func newNATS(string, int, int, time.Duration) (pubsub.Broker, error) {
 	return nil, errors.New("-nats: no NATS client on plan9")
 }
