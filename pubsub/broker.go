@@ -61,8 +61,9 @@ var (
 	ErrBusy = errors.New("pubsub: node busy")
 	// ErrClosed: the node has been closed.
 	ErrClosed = errors.New("pubsub: node closed")
-	// ErrNotSubscribed: Unsubscribe or a publish for a topic the client
-	// is not in.
+	// ErrNotSubscribed: Unsubscribe of a topic the client is not in.
+	// (PublishFrom does not ask for a subscription: an application that
+	// wants one checks it.)
 	ErrNotSubscribed = errors.New("pubsub: not subscribed")
 	// ErrAlreadySubscribed: the client is already in the topic.
 	ErrAlreadySubscribed = errors.New("pubsub: already subscribed")

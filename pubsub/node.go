@@ -206,12 +206,18 @@ func (n *Node) async(f func(ctx context.Context)) error {
 	}
 }
 
-// Close stops the workers (calls not yet run are dropped) and closes the
+// Close refuses new calls, lets the workers finish those queued (the
+// presence removals and leave events of the last clients to go, among
+// them) for up to Config.BrokerTimeout, stops them and closes the
 // broker. Drain the server first: clients still connected get nothing
 // more.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	deadline := time.Now().Add(n.cfg.BrokerTimeout)
+	for len(n.work) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	close(n.quit)
 	n.wg.Wait()
