@@ -2,9 +2,6 @@ package pubsub_test
 
 import (
 	"fmt"
-	"github.com/shoalnet/shoal/pubsub"
-	"github.com/shoalnet/shoal/pubsub/internal/pstest"
-	"github.com/shoalnet/shoal/server"
 	"io"
 	"strconv"
 	"strings"
@@ -12,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalnet/shoal/pubsub"
+	"github.com/shoalnet/shoal/pubsub/internal/pstest"
+	"github.com/shoalnet/shoal/server"
 	"github.com/shoalnet/shoal/ws"
 )
 
