@@ -3,8 +3,12 @@
 package pubsub_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +25,16 @@ import (
 // bytes by far less than the payload per subscriber. Subscribers are
 // real WebSocket connections on two loops; they do not read during the
 // measurement, so the client side allocates nothing.
+//
+// STOREONCE_PROFILE=DIR writes the allocation profiles before and after
+// the rounds (every allocation sampled): go tool pprof -sample_index=
+// alloc_space -base DIR/2000-before.pb.gz DIR/2000-after.pb.gz shows
+// what the rounds allocated.
 func TestStoreOnce(t *testing.T) {
+	if os.Getenv("STOREONCE_PROFILE") != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
 	raiseFiles(t, 5000)
 	e := pstest.Engines()[len(pstest.Engines())-1]
 	payload := strings.Repeat("x", 128)
@@ -48,11 +61,13 @@ func TestStoreOnce(t *testing.T) {
 		runtime.GC()
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		var before, after runtime.MemStats
+		profile(t, subs, "before")
 		runtime.ReadMemStats(&before)
 		for k := range rounds {
 			round(k)
 		}
 		runtime.ReadMemStats(&after)
+		profile(t, subs, "after")
 		return float64(after.Mallocs-before.Mallocs) / rounds, float64(after.TotalAlloc-before.TotalAlloc) / rounds
 	}
 	a1, b1 := measure(200)
@@ -80,5 +95,22 @@ func raiseFiles(t *testing.T, n uint64) {
 	lim.Cur = n
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip(err)
+	}
+}
+
+// profile writes the allocation profile to $STOREONCE_PROFILE, if set.
+func profile(t *testing.T, subs int, name string) {
+	dir := os.Getenv("STOREONCE_PROFILE")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d-%s.pb.gz", subs, name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC() // the profile shows the allocations up to the last collection
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
 	}
 }
