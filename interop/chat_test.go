@@ -1,10 +1,8 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -12,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,44 +56,7 @@ func chatBinary(t *testing.T) string {
 // port), admin endpoints off, and waits for its "chat listening" line.
 func startChatServer(t *testing.T, addr string) *server {
 	t.Helper()
-	cmd := exec.Command(chatBinary(t), "-dev", "-addr", addr, "-admin", "", "-loops", "2")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	s := &server{cmd: cmd, logs: &logBuffer{}, exit: make(chan error, 1)}
-	got := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(stderr)
-		for {
-			line, err := r.ReadString('\n')
-			s.logs.Write([]byte(line))
-			if strings.Contains(line, "chat listening") {
-				got <- logAttr(line, "addr")
-				break
-			}
-			if err != nil {
-				close(got)
-				break
-			}
-		}
-		io.Copy(s.logs, r)
-		s.exit <- cmd.Wait()
-	}()
-	select {
-	case a, ok := <-got:
-		if !ok || a == "" {
-			t.Fatalf("chat did not start; logs:\n%s", s.logs)
-		}
-		s.Addr = a
-	case <-time.After(startWithin):
-		t.Fatalf("chat not listening within %v; logs:\n%s", startWithin, s.logs)
-	}
-	return s
+	return startProcess(t, "chat", chatBinary(t), "-dev", "-addr", addr, "-admin", "", "-loops", "2")
 }
 
 // stop drains the chat (SIGTERM) and waits for it to exit 0.

@@ -83,7 +83,15 @@ type server struct {
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	args = append([]string{"-addr", "127.0.0.1:0", "-admin", ""}, args...)
-	cmd := exec.Command(wsechoBinary(t), args...)
+	return startProcess(t, "wsecho", wsechoBinary(t), args...)
+}
+
+// startProcess runs the example bin with args and waits for the log line
+// "NAME listening", whose addr attribute becomes the server's Addr. It is
+// killed when the test ends if it is still running.
+func startProcess(t *testing.T, name, bin string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +107,7 @@ func startServer(t *testing.T, args ...string) *server {
 		for {
 			line, err := r.ReadString('\n')
 			s.logs.Write([]byte(line))
-			if strings.Contains(line, "wsecho listening") {
+			if strings.Contains(line, name+" listening") {
 				addr <- logAttr(line, "addr")
 				break
 			}
@@ -114,11 +122,11 @@ func startServer(t *testing.T, args ...string) *server {
 	select {
 	case a, ok := <-addr:
 		if !ok || a == "" {
-			t.Fatalf("wsecho did not start; logs:\n%s", s.logs)
+			t.Fatalf("%s did not start; logs:\n%s", name, s.logs)
 		}
 		s.Addr = a
 	case <-time.After(startWithin):
-		t.Fatalf("wsecho not listening within %v; logs:\n%s", startWithin, s.logs)
+		t.Fatalf("%s not listening within %v; logs:\n%s", name, startWithin, s.logs)
 	}
 	return s
 }
