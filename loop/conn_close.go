@@ -103,7 +103,7 @@ func (c *conn) closeNow(err error) {
 	if c.out != nil {
 		out := c.out
 		c.out = nil
-		l.cnt.outBytes.Add(-int64(out.owned))
+		l.cnt.outBytes.Add(-int64(out.counted))
 		out.release(c, ErrClosed)
 	}
 	l.t.close(c.fd)

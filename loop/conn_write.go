@@ -140,6 +140,7 @@ func (c *conn) WriteShared(s *Shared) (int, error) {
 		return 0, err
 	}
 	c.outQueue().writeShared(s)
+	c.loop.cnt.outBytes.Add(int64(n + sharedRefCost))
 	c.markDirty()
 	return n, nil
 }

@@ -22,7 +22,7 @@ type outbound struct {
 	refs    []*Shared // nil, or one entry per chunk (since the first Shared)
 	head    int
 	n       int    // unsent bytes
-	owned   int    // of which in pooled chunks (the rest are Shared)
+	counted int    // what the memory budget counts for them: n, plus sharedRefCost per Shared
 	queued  uint64 // bytes ever queued
 	sent    uint64 // bytes ever sent
 	waiters []waiter
@@ -45,7 +45,7 @@ func getOutbound() *outbound { return outPool.Get().(*outbound) }
 // write copies p to the tail of the queue.
 func (q *outbound) write(p []byte) {
 	q.n += len(p)
-	q.owned += len(p)
+	q.counted += len(p)
 	q.queued += uint64(len(p))
 	if last := len(q.chunks) - 1; last >= 0 {
 		t := q.chunks[last]
@@ -62,10 +62,16 @@ func (q *outbound) write(p []byte) {
 	}
 }
 
+// sharedRefCost is what the memory budget adds for each Shared a queue
+// holds, besides its bytes: the queue's entry for it (a slice header and a
+// pointer).
+const sharedRefCost = 32
+
 // writeShared queues s by reference; the queue holds it until sent.
 func (q *outbound) writeShared(s *Shared) {
 	b := s.Retain().b
 	q.n += len(b)
+	q.counted += len(b) + sharedRefCost
 	q.queued += uint64(len(b))
 	if q.refs == nil {
 		q.refs = make([]*Shared, len(q.chunks), len(q.chunks)+4)
@@ -74,16 +80,14 @@ func (q *outbound) writeShared(s *Shared) {
 	q.refs = append(q.refs, s)
 }
 
-// free returns chunk i to the pool or releases its Shared, and reports
-// how many of its bytes were copies.
-func (q *outbound) free(i int) (owned int) {
+// free returns chunk i to the pool or releases its Shared.
+func (q *outbound) free(i int) {
 	if q.refs != nil && q.refs[i] != nil {
 		q.refs[i].Release()
 		q.refs[i] = nil
-		return 0
+		return
 	}
 	bufpool.Put(q.chunks[i])
-	return len(q.chunks[i])
 }
 
 // wait registers fn to run when every byte queued so far has been sent.
@@ -104,30 +108,27 @@ func (q *outbound) views(dst [][]byte) [][]byte {
 
 // consume drops n sent bytes, returns emptied chunks to the pool (or
 // releases their Shared), runs the waiters that are now complete and
-// reports how many of the n bytes were copies (the rest were Shared).
-func (q *outbound) consume(n int, c Conn) (owned int) {
+// reports how much the memory budget counted for what was sent.
+func (q *outbound) consume(n int, c Conn) (counted int) {
 	q.n -= n
 	q.sent += uint64(n)
+	counted = n
 	k := 0 // chunks fully sent
 	for n > 0 {
-		shared := q.refs != nil && q.refs[k] != nil
 		rest := len(q.chunks[k]) - q.head
 		if n < rest {
 			q.head += n
-			if !shared {
-				owned += n
-			}
 			break
 		}
 		n -= rest
-		if !shared {
-			owned += rest
+		if q.refs != nil && q.refs[k] != nil {
+			counted += sharedRefCost
 		}
 		q.free(k)
 		k++
 		q.head = 0
 	}
-	q.owned -= owned
+	q.counted -= counted
 	if k > 0 {
 		m := copy(q.chunks, q.chunks[k:])
 		clear(q.chunks[m:])
@@ -143,7 +144,7 @@ func (q *outbound) consume(n int, c Conn) (owned int) {
 		done++
 	}
 	if done == 0 {
-		return owned
+		return counted
 	}
 	fired := make([]waiter, done)
 	copy(fired, q.waiters)
@@ -153,7 +154,7 @@ func (q *outbound) consume(n int, c Conn) (owned int) {
 	for _, w := range fired {
 		w.fn(c, nil)
 	}
-	return owned
+	return counted
 }
 
 // release frees every chunk, fails the remaining waiters with err and

@@ -13,10 +13,13 @@ import "sync/atomic"
 // The bytes must not change once the Shared is made. Safe for concurrent
 // use: connections on every loop may hold one Shared.
 //
-// The memory budget (Group.SetMemoryBudget) counts the bytes each
-// connection copied; a Shared is the owner's memory and is not counted
-// once per holder. The watermarks and the slow-consumer policy do count it
-// per connection: a consumer that does not read is slow whatever it holds.
+// The memory budget (Group.SetMemoryBudget) counts a Shared once per
+// holder, as if each had copied it, plus 32 bytes for the queue's entry:
+// what is in memory is never more than what is counted, so the budget
+// bounds fan-out by construction (it holds publishers back, and sheds the
+// consumers that stall), whether its messages are copied or shared. The
+// watermarks and the slow-consumer policy count its bytes per connection
+// too: a consumer that does not read is slow whatever it holds.
 type Shared struct {
 	b    []byte
 	refs atomic.Int32

@@ -45,7 +45,9 @@ type LoopStats struct {
 	// ClosedBy counts closed connections by reason; connections refused
 	// by a limit count as ReasonLimit.
 	ClosedBy [NumCloseReasons]uint64
-	// OutboundBytes is the output queued and not yet sent.
+	// OutboundBytes is the output queued and not yet sent, as the memory
+	// budget counts it: a Shared once per connection holding it, plus 32
+	// bytes for its queue entry.
 	OutboundBytes int64
 	// InboundBytes is the input held between callbacks (unconsumed).
 	InboundBytes int64
@@ -108,7 +110,7 @@ type counters struct {
 	closedBy     [NumCloseReasons]atomic.Uint64
 	frames       atomic.Uint64
 	frameErr     atomic.Uint64
-	outBytes     atomic.Int64 // bytes queued and not yet sent
+	outBytes     atomic.Int64 // bytes queued and not yet sent (Shared per holder, with sharedRefCost)
 	inBytes      atomic.Int64 // capacity of the input buffers held between callbacks
 	budgetPauses atomic.Uint64
 	loopStalls   atomic.Uint64

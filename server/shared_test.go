@@ -67,7 +67,7 @@ func waitFreed(t testing.TB, freed *atomic.Int32) {
 func TestWriteShared(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &connList{}
-		_, addr := start(t, h, eng)
+		srv, addr := start(t, h, eng, WithSocketBuffers(256<<10, 0)) // the kernel takes at most about 1 MiB of each
 		const n = 50
 		clients := make([]net.Conn, n)
 		for i := range clients {
@@ -98,15 +98,28 @@ func TestWriteShared(t *testing.T) {
 		if !bytes.Equal(s.Bytes(), nil) {
 			t.Fatal("Bytes after the last Release")
 		}
+		waitOutbound(t, srv, 0) // what the budget counted for the Shared is given back as it is sent
 	})
 }
 
+// waitOutbound waits for the server's OutboundBytes to reach want.
+func waitOutbound(t testing.TB, s *Server, want int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.OutboundBytes() != want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := s.OutboundBytes(); got != want {
+		t.Fatalf("OutboundBytes %d, want %d", got, want)
+	}
+}
+
 // TestWriteSharedClose: connections that close with a Shared still queued
-// (their peers stopped reading, then reset) release it.
+// (their peers stopped reading, then reset) release it. While it is
+// queued, the memory budget counts it once per connection holding it.
 func TestWriteSharedClose(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &connList{}
-		_, addr := start(t, h, eng)
+		srv, addr := start(t, h, eng, WithSocketBuffers(256<<10, 0)) // the kernel takes at most about 1 MiB of each
 		const n = 5
 		var clients []net.Conn
 		for range n {
@@ -126,9 +139,15 @@ func TestWriteSharedClose(t *testing.T) {
 				}
 			})
 		}
+		// Counted once per holder (what each has not sent, and its entry),
+		// not once: the bytes the kernel took are no longer counted.
+		if got := srv.OutboundBytes(); got < n*6<<20 || got > n*(8<<20+32) {
+			t.Errorf("OutboundBytes %d, want %d to %d: the Shared once per holder", got, n*6<<20, n*(8<<20+32))
+		}
 		for _, nc := range clients {
 			nc.Close() // unread input: a reset, and the server's writes fail
 		}
 		waitFreed(t, &freed)
+		waitOutbound(t, srv, 0)
 	})
 }
