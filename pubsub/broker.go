@@ -61,6 +61,8 @@ var (
 	ErrBusy = errors.New("pubsub: node busy")
 	// ErrClosed: the node has been closed.
 	ErrClosed = errors.New("pubsub: node closed")
+	// ErrDraining: Node.Drain was called; the node publishes no more.
+	ErrDraining = errors.New("pubsub: node draining, not publishing")
 	// ErrNotSubscribed: Unsubscribe of a topic the client is not in.
 	// (PublishFrom does not ask for a subscription: an application that
 	// wants one checks it.)

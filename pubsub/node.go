@@ -141,6 +141,13 @@ type Node struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
+	drain struct {
+		sync.Mutex
+		on       bool
+		inflight int           // publishes accepted and not yet answered by the broker
+		idle     chan struct{} // closed once on and inflight is 0
+	}
+
 	stats struct {
 		subscribers, published, delivered, slow, lost, unrecovered, brokerErrors atomic.Int64
 	}
@@ -259,6 +266,10 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte, from Clie
 	if len(data) > n.cfg.MaxMessage {
 		return Position{}, &LimitError{"message size", n.cfg.MaxMessage}
 	}
+	if err := n.startPublish(); err != nil {
+		return Position{}, err
+	}
+	defer n.endPublish()
 	pos, err := n.b.Publish(ctx, &Publication{Topic: topic, Kind: Message, Data: bytes.Clone(data), Client: from})
 	if err != nil {
 		n.stats.brokerErrors.Add(1)
@@ -337,8 +348,9 @@ type localTopic struct{ subs []*sub }
 
 type clientState struct {
 	subs       map[string]*sub
-	publishing int  // publishes in flight
-	gone       bool // left or disconnected
+	publishing int          // publishes in flight
+	pubs       publishQueue // those not yet taken by the broker
+	gone       bool         // left or disconnected
 }
 
 // sub is one client's subscription to one topic.
@@ -765,8 +777,10 @@ func (n *Node) leave(sh *shard, c Client, cs *clientState) {
 }
 
 // PublishFrom publishes data (copied) on topic for c; done runs on c's
-// loop with the broker's answer, unless c has gone by then. Loop only
-// (c's).
+// loop with the broker's answer, unless c has gone by then. A client's
+// publishes are stored one after another, in the order it made them, so
+// every subscriber gets them in that order; at most
+// Config.MaxPublishesInFlight wait. Loop only (c's).
 func (n *Node) PublishFrom(c Client, topic string, data []byte, done func(Position, error)) {
 	if err := ValidTopic(topic); err != nil {
 		done(Position{}, err)
@@ -781,10 +795,64 @@ func (n *Node) PublishFrom(c Client, topic string, data []byte, done func(Positi
 		done(Position{}, &LimitError{"publishes in flight", n.cfg.MaxPublishesInFlight})
 		return
 	}
-	p := &Publication{Topic: topic, Kind: Message, Data: bytes.Clone(data), Client: c.Info()}
+	if err := n.startPublish(); err != nil {
+		done(Position{}, err)
+		return
+	}
 	cs.publishing++
-	err := n.async(func(ctx context.Context) {
-		pos, err := n.b.Publish(ctx, p)
+	q := &cs.pubs
+	q.mu.Lock()
+	q.list = append(q.list, pendingPub{&Publication{Topic: topic, Kind: Message, Data: bytes.Clone(data), Client: c.Info()}, done})
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if !start {
+		return // the worker storing the client's publishes takes this one next
+	}
+	if err := n.async(func(context.Context) { n.publishQueued(sh, cs) }); err != nil {
+		q.mu.Lock()
+		list := q.list
+		q.list, q.running = nil, false
+		q.mu.Unlock()
+		for _, pp := range list {
+			cs.publishing--
+			n.endPublish()
+			pp.done(Position{}, err)
+		}
+	}
+}
+
+// publishQueue is one client's publishes waiting for the broker, in
+// order; a worker stores them one at a time.
+type publishQueue struct {
+	mu      sync.Mutex
+	list    []pendingPub
+	running bool // a worker is storing them
+}
+
+type pendingPub struct {
+	p    *Publication
+	done func(Position, error)
+}
+
+// publishQueued stores cs's publishes until none is left, on a worker,
+// and posts each answer to the client's loop.
+func (n *Node) publishQueued(sh *shard, cs *clientState) {
+	q := &cs.pubs
+	for {
+		q.mu.Lock()
+		if len(q.list) == 0 {
+			q.list, q.running = q.list[:0], false
+			q.mu.Unlock()
+			return
+		}
+		pp := q.list[0]
+		q.list[0] = pendingPub{}
+		q.list = q.list[1:]
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.BrokerTimeout)
+		pos, err := n.b.Publish(ctx, pp.p)
+		cancel()
 		if err != nil {
 			n.brokerErr(err)
 		} else {
@@ -793,12 +861,90 @@ func (n *Node) PublishFrom(c Client, topic string, data []byte, done func(Positi
 		sh.post(func() {
 			cs.publishing--
 			if !cs.gone {
-				done(pos, err)
+				pp.done(pos, err)
 			}
 		})
-	})
-	if err != nil {
-		cs.publishing--
-		done(Position{}, err)
+		n.endPublish() // after the post: a Drain that returns finds the answer in the loop's inbox
 	}
+}
+
+// startPublish counts a publish in flight, unless the node is draining.
+func (n *Node) startPublish() error {
+	d := &n.drain
+	d.Lock()
+	defer d.Unlock()
+	if d.on {
+		return ErrDraining
+	}
+	d.inflight++
+	return nil
+}
+
+func (n *Node) endPublish() {
+	d := &n.drain
+	d.Lock()
+	if d.inflight--; d.on && d.inflight == 0 {
+		close(d.idle)
+	}
+	d.Unlock()
+}
+
+// Drain stops the node publishing (Publish and PublishFrom fail with
+// ErrDraining) and waits, up to ctx, for the publishes in flight to be
+// stored and answered. With Memory, every publication they made is then
+// queued for the loops, and Goodbye delivers it; with a broker that
+// delivers asynchronously (NATS), subscribers may get the last ones only
+// from history when they resubscribe elsewhere. The first call starts
+// the drain; every call waits. It may be called on a loop: it waits only
+// for the workers, which never wait for a loop.
+func (n *Node) Drain(ctx context.Context) error {
+	d := &n.drain
+	d.Lock()
+	if !d.on {
+		d.on = true
+		d.idle = make(chan struct{})
+		if d.inflight == 0 {
+			close(d.idle)
+		}
+	}
+	idle := d.idle
+	d.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Goodbye ends c's pub/sub before the application says goodbye to it
+// (a GOAWAY, a close frame): it delivers at once, on c's loop, what is
+// waiting there (publications, c's publish answers), then forgets c as
+// Leave does. After Drain, nothing reaches c after Goodbye, so the
+// goodbye the application writes next comes after every publication
+// and answer c was going to get; c's subscribes still at the broker are
+// never answered. Loop only (c's).
+func (n *Node) Goodbye(c Client) {
+	n.mu.Lock()
+	sh := n.shards[c.Loop()]
+	n.mu.Unlock()
+	if sh == nil {
+		return
+	}
+	if !sh.busy {
+		sh.run()
+	}
+	if cs := sh.clients[c]; cs != nil {
+		n.leave(sh, c, cs)
+	}
+}
+
+// Subscribers returns how many subscriptions topic has on this node.
+func (n *Node) Subscribers(topic string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if t := n.topics[topic]; t != nil {
+		return t.subs
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package pubsub_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -336,5 +337,91 @@ func TestPublishFlood(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPublishOrder: a client's publishes sent without waiting for the
+// answers are stored, and delivered, in the order it sent them, though
+// the node's workers run many broker calls at once.
+func TestPublishOrder(t *testing.T) {
+	for _, e := range pstest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			const msgs = 300
+			_, url := pstest.StartNode(t, e, pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{MaxPublishesInFlight: msgs})
+			sub := pstest.Dial(t, url)
+			sub.Subscribe("sub room")
+			pub := pstest.Dial(t, url)
+			for i := range msgs {
+				pub.Send("pub room m" + strconv.Itoa(i))
+			}
+			for i := range msgs {
+				if m := pub.Read(); m != "pubok "+strconv.Itoa(i+1) {
+					t.Fatalf("answer %d: %q", i, m)
+				}
+			}
+			for i := range msgs {
+				if f := strings.Fields(sub.Read()); len(f) != 5 || f[2] != strconv.Itoa(i+1) || f[4] != "m"+strconv.Itoa(i) {
+					t.Fatalf("message %d: %q", i, f)
+				}
+			}
+		})
+	}
+}
+
+// gatedBroker is Memory whose Publish waits for gate.
+type gatedBroker struct {
+	*pubsub.Memory
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gatedBroker) Publish(ctx context.Context, p *pubsub.Publication) (pubsub.Position, error) {
+	if p.Kind == pubsub.Message {
+		g.entered <- struct{}{}
+		<-g.gate
+	}
+	return g.Memory.Publish(ctx, p)
+}
+
+// TestDrain: Drain waits for the publishes in flight, then the node
+// refuses new ones with ErrDraining; a Drain cut short by its context
+// says so.
+func TestDrain(t *testing.T) {
+	b := &gatedBroker{Memory: pubsub.NewMemory(pubsub.MemoryConfig{}), entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	n, err := pubsub.NewNode(b, pubsub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	published := make(chan error, 1)
+	go func() {
+		_, err := n.Publish(context.Background(), "room", []byte("x"), pubsub.ClientInfo{})
+		published <- err
+	}()
+	<-b.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := n.Drain(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Drain with a publish in flight: %v", err)
+	}
+	if _, err := n.Publish(context.Background(), "room", []byte("y"), pubsub.ClientInfo{}); err != pubsub.ErrDraining {
+		t.Fatalf("Publish while draining: %v", err)
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- n.Drain(context.Background()) }()
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v before the publish in flight", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(b.gate)
+	if err := <-published; err != nil {
+		t.Fatalf("the publish in flight: %v", err)
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Drain(context.Background()); err != nil {
+		t.Fatalf("a second Drain: %v", err)
 	}
 }
