@@ -127,6 +127,12 @@ func (c *conn) ResumeRead() {
 	if c.state&stReadPaused != 0 {
 		c.state &^= stReadPaused
 		c.updateInterest()
+		if l := c.loop; len(c.in) > 0 && l.opts.Codec != nil && l.cur != c {
+			// Frames read before the pause wait in the input buffer: the
+			// loop hands them over later in this round (inside c's own
+			// OnFrame the frame loop simply goes on).
+			l.resumed = append(l.resumed, c)
+		}
 	}
 }
 

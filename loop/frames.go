@@ -8,7 +8,8 @@ import (
 // in order. Input the codec rejects goes to OnFrameError (if the handler
 // has it) and closes c with the codec's error once the answers already
 // queued are flushed. It stops early when the memory budget pauses c
-// (budget.go). It sets *cb to the callback it is in, so that a
+// (budget.go) or the handler pauses reading (PauseRead; ResumeRead hands
+// over the frames left). It sets *cb to the callback it is in, so that a
 // panic is reported with the right name.
 func (g *Group) frames(c Conn, cnt *counters, cb *callback) {
 	cd := g.opts.Codec
@@ -33,8 +34,9 @@ func (g *Group) frames(c Conn, cnt *counters, cb *callback) {
 		cnt.frames.Add(1)
 		*cb = cbFrame
 		g.h.frame.OnFrame(c, frame)
-		if cc, ok := c.(*conn); ok && cc.state&stBudgetPaused != 0 {
-			// The memory budget paused this producer: the frames left stay
+		if cc, ok := c.(*conn); ok && cc.state&(stBudgetPaused|stReadPaused) != 0 {
+			// The memory budget paused this producer, or the handler did
+			// (it has work in flight for it): the frames left stay
 			// buffered (counted as input) and are handed over when it
 			// resumes, so that one read cannot fan out without bound.
 			break

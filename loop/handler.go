@@ -168,9 +168,12 @@ type Conn interface {
 	CloseWrite() error
 
 	// PauseRead stops reading from the connection: read interest is
-	// removed, so TCP pushes back on the peer. Loop only.
+	// removed, so TCP pushes back on the peer. With a codec, the frames
+	// already read and not yet handed to OnFrame wait too (a handler that
+	// pauses inside OnFrame gets no more frames from that read). Loop only.
 	PauseRead()
-	// ResumeRead undoes PauseRead. Loop only.
+	// ResumeRead undoes PauseRead; frames that waited are handed to
+	// OnFrame later in the loop's round. Loop only.
 	ResumeRead()
 	// SetReadDeadline closes the connection with ErrReadTimeout unless
 	// input arrives before t; arriving input clears it. The zero t clears

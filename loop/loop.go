@@ -35,6 +35,7 @@ type Loop struct {
 	vec           [][]byte
 	dirty         []*conn       // connections with output to flush at the end of the batch
 	again         []*conn       // edge-triggered connections that hit the read cap
+	resumed       []*conn       // ResumeRead with whole frames buffered, to hand over
 	budgetPaused  []*conn       // connections not read until the memory budget allows
 	budgetWriters []*conn       // connections owed an OnWritable once the budget allows (budgetWait)
 	budgetWoken   []*conn       // the previous budgetWriters, reused
@@ -237,6 +238,7 @@ func (l *Loop) round(n int) (next int, stop bool) {
 		return 0, true
 	}
 	l.retryReads()
+	l.deliverResumed()
 	if l.budgetWatched() {
 		l.checkBudget()
 	}
@@ -253,7 +255,7 @@ func (l *Loop) round(n int) (next int, stop bool) {
 	// and for spinRounds polls after a busy round; otherwise wait for
 	// events or the next timer.
 	switch {
-	case len(l.again) > 0:
+	case len(l.again) > 0, len(l.resumed) > 0:
 		return 0, false
 	case n > 0:
 		l.idle = 0
@@ -349,6 +351,21 @@ func (l *Loop) retryReads() {
 	for _, c := range again {
 		if c.interest()&poller.InterestRead != 0 && c.state&stLinger == 0 {
 			c.read()
+		}
+	}
+}
+
+// deliverResumed hands the connections that ResumeRead let read again
+// the frames they had buffered when they were paused.
+func (l *Loop) deliverResumed() {
+	for len(l.resumed) > 0 { // a handler may resume others meanwhile
+		rs := l.resumed
+		l.resumed = nil
+		for i, c := range rs {
+			rs[i] = nil
+			if c.state&(stClosed|stClosing|stReadPaused|stBudgetPaused) == 0 && c.pauses == 0 && len(c.in) > 0 {
+				c.deliver(nil)
+			}
 		}
 	}
 }

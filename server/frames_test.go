@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,47 @@ func TestFrameErrorAnsweredBeforeClose(t *testing.T) {
 		}
 		if errs := h.waitClosed(t, c); len(errs) != 1 || !errors.Is(errs[0], codec.ErrFrameTooLarge) {
 			t.Fatalf("OnClose %v, want ErrFrameTooLarge", errs)
+		}
+	})
+}
+
+// stepper answers one frame, then pauses reading until the test wakes the
+// connection: the frames of the same read wait for ResumeRead.
+type stepper struct {
+	closeRecorder
+	got chan string
+}
+
+func (h *stepper) OnFrame(c Conn, f []byte) {
+	c.WriteFrame(bytes.ToUpper(f))
+	c.PauseRead()
+	h.got <- string(f)
+}
+
+func (h *stepper) OnWake(c Conn) { c.ResumeRead() }
+
+func TestPauseReadHoldsBufferedFrames(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, eng Option) {
+		h := &stepper{*newCloseRecorder(), make(chan string, 8)}
+		_, addr := start(t, h, eng, WithCodec(testLines{max: 16}))
+		nc := dial(t, addr)
+		c := <-h.opened
+		nc.Write([]byte("a\nbb\nccc\n")) // one write: most often one read
+		r := bufio.NewReader(nc)
+		for i, want := range []string{"a", "bb", "ccc"} {
+			if got := <-h.got; got != want {
+				t.Fatalf("frame %d: %q, want %q", i, got, want)
+			}
+			line, err := r.ReadString('\n')
+			if err != nil || line != strings.ToUpper(want)+"\n" {
+				t.Fatalf("got %q, %v; want %q", line, err, strings.ToUpper(want))
+			}
+			select {
+			case f := <-h.got:
+				t.Fatalf("frame %q handed over while reading was paused", f)
+			case <-time.After(20 * time.Millisecond):
+			}
+			c.Wake() // OnWake resumes: the next buffered frame follows, with no more input
 		}
 	})
 }
