@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,6 +63,7 @@ type Publication struct {
 	Time   time.Time
 
 	frames [maxEncodings]atomic.Pointer[frame] // one wire form per Encoding, made on first use
+	encode sync.Mutex                          // held while a frame is made, so that it is made once
 	refs   atomic.Int32                        // shards yet to deliver it; the last releases the frames
 }
 
@@ -89,18 +91,21 @@ type Encoding struct {
 
 // Frame returns p's wire form for e, made once per publication by the
 // first subscriber that needs it, whatever loop it is on: every other
-// subscriber of that kind gets the same Frame. Subscribers call it from
-// Client.Deliver.
+// subscriber of that kind gets the same Frame. A loop that comes while
+// another makes it waits for that one (an encoding, microseconds) rather
+// than make a second. Subscribers call it from Client.Deliver.
 func (p *Publication) Frame(e *Encoding) Frame {
 	slot := &p.frames[e.id]
 	if f := slot.Load(); f != nil {
 		return f.f
 	}
-	f := &frame{e.encode(p)}
-	if !slot.CompareAndSwap(nil, f) {
-		f.f.Release()
-		return slot.Load().f
+	p.encode.Lock()
+	defer p.encode.Unlock()
+	if f := slot.Load(); f != nil {
+		return f.f
 	}
+	f := &frame{e.encode(p)}
+	slot.Store(f)
 	return f.f
 }
 
