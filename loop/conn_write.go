@@ -139,8 +139,8 @@ func (c *conn) WriteShared(s *Shared) (int, error) {
 	if err := c.admit(n); err != nil || n == 0 {
 		return 0, err
 	}
-	c.outQueue().writeShared(s)
-	c.loop.cnt.outBytes.Add(int64(n + sharedRefCost))
+	first := c.outQueue().writeShared(s)
+	c.loop.cnt.outBytes.Add(int64(first + sharedRefCost))
 	c.markDirty()
 	return n, nil
 }
@@ -210,7 +210,7 @@ func (c *conn) flush() {
 		}
 	}
 	if c.out != nil && c.out.n == 0 && len(c.out.waiters) == 0 {
-		c.out.release(c, nil)
+		l.cnt.outBytes.Add(-int64(c.out.release(c, nil))) // 0: everything was consumed
 		c.out = nil
 	}
 	c.armWrite(false)

@@ -22,7 +22,7 @@ type outbound struct {
 	refs    []*Shared // nil, or one entry per chunk (since the first Shared)
 	head    int
 	n       int    // unsent bytes
-	counted int    // what the memory budget counts for them: n, plus sharedRefCost per Shared
+	counted int    // what the memory budget counts for this queue: the unsent bytes of pooled chunks, sharedRefCost per Shared (a Shared's bytes are counted once for all its queues: Shared.queued)
 	queued  uint64 // bytes ever queued
 	sent    uint64 // bytes ever sent
 	waiters []waiter
@@ -67,27 +67,40 @@ func (q *outbound) write(p []byte) {
 // pointer).
 const sharedRefCost = 32
 
-// writeShared queues s by reference; the queue holds it until sent.
-func (q *outbound) writeShared(s *Shared) {
+// writeShared queues s by reference; the queue holds it until sent. It
+// returns the bytes the budget counts for it besides sharedRefCost: its
+// length if this is the first queue to hold it, else 0.
+func (q *outbound) writeShared(s *Shared) (first int) {
 	b := s.Retain().b
 	q.n += len(b)
-	q.counted += len(b) + sharedRefCost
+	q.counted += sharedRefCost
 	q.queued += uint64(len(b))
+	if s.queued.Add(1) == 1 {
+		first = len(b)
+	}
 	if q.refs == nil {
 		q.refs = make([]*Shared, len(q.chunks), len(q.chunks)+4)
 	}
 	q.chunks = append(q.chunks, b[:len(b):len(b)])
 	q.refs = append(q.refs, s)
+	return first
 }
 
-// free returns chunk i to the pool or releases its Shared.
-func (q *outbound) free(i int) {
+// free returns chunk i to the pool or releases its Shared, and returns
+// the Shared's length if this was the last queue holding it (the budget
+// counts its bytes no more), else 0.
+func (q *outbound) free(i int) (last int) {
 	if q.refs != nil && q.refs[i] != nil {
-		q.refs[i].Release()
+		s := q.refs[i]
 		q.refs[i] = nil
-		return
+		if s.queued.Add(-1) == 0 {
+			last = len(s.b)
+		}
+		s.Release()
+		return last
 	}
 	bufpool.Put(q.chunks[i])
+	return 0
 }
 
 // wait registers fn to run when every byte queued so far has been sent.
@@ -108,27 +121,36 @@ func (q *outbound) views(dst [][]byte) [][]byte {
 
 // consume drops n sent bytes, returns emptied chunks to the pool (or
 // releases their Shared), runs the waiters that are now complete and
-// reports how much the memory budget counted for what was sent.
+// reports how much the memory budget counted for what was sent: the
+// pooled bytes, the entries of the Shareds sent, and the bytes of those
+// no other queue holds.
 func (q *outbound) consume(n int, c Conn) (counted int) {
 	q.n -= n
 	q.sent += uint64(n)
-	counted = n
+	own, shared := 0, 0
 	k := 0 // chunks fully sent
 	for n > 0 {
 		rest := len(q.chunks[k]) - q.head
+		isShared := q.refs != nil && q.refs[k] != nil
 		if n < rest {
 			q.head += n
+			if !isShared {
+				own += n
+			}
 			break
 		}
 		n -= rest
-		if q.refs != nil && q.refs[k] != nil {
-			counted += sharedRefCost
+		if isShared {
+			own += sharedRefCost
+		} else {
+			own += rest
 		}
-		q.free(k)
+		shared += q.free(k)
 		k++
 		q.head = 0
 	}
-	q.counted -= counted
+	q.counted -= own
+	counted = own + shared
 	if k > 0 {
 		m := copy(q.chunks, q.chunks[k:])
 		clear(q.chunks[m:])
@@ -158,10 +180,13 @@ func (q *outbound) consume(n int, c Conn) (counted int) {
 }
 
 // release frees every chunk, fails the remaining waiters with err and
-// returns the queue to the pool. The queue must not be used afterwards.
-func (q *outbound) release(c Conn, err error) {
+// returns the queue to the pool. It returns what the budget counted for
+// the queue: its own count and the bytes of the Shareds no other queue
+// holds. The queue must not be used afterwards.
+func (q *outbound) release(c Conn, err error) (counted int) {
+	counted = q.counted
 	for i := range q.chunks {
-		q.free(i)
+		counted += q.free(i)
 	}
 	ws := q.waiters
 	clear(q.chunks)
@@ -170,4 +195,5 @@ func (q *outbound) release(c Conn, err error) {
 	for _, w := range ws {
 		w.fn(c, err)
 	}
+	return counted
 }

@@ -13,17 +13,19 @@ import "sync/atomic"
 // The bytes must not change once the Shared is made. Safe for concurrent
 // use: connections on every loop may hold one Shared.
 //
-// The memory budget (Group.SetMemoryBudget) counts a Shared once per
-// holder, as if each had copied it, plus 32 bytes for the queue's entry:
-// what is in memory is never more than what is counted, so the budget
-// bounds fan-out by construction (it holds publishers back, and sheds the
-// consumers that stall), whether its messages are copied or shared. The
-// watermarks and the slow-consumer policy count its bytes per connection
-// too: a consumer that does not read is slow whatever it holds.
+// The memory budget (Group.SetMemoryBudget) counts what a Shared costs:
+// its bytes once while any connection's queue holds it, plus 32 bytes per
+// queue holding it (the queue's entry). That is what is in memory, so the
+// budget bounds fan-out by construction (it holds publishers back, and
+// sheds the consumers that stall) without taking 10,000 references for
+// 10,000 copies. The watermarks and the slow-consumer policy count its
+// bytes per connection: a consumer that does not read is slow whatever
+// it holds.
 type Shared struct {
-	b    []byte
-	refs atomic.Int32
-	free func([]byte)
+	b      []byte
+	refs   atomic.Int32
+	queued atomic.Int32 // connections' queues holding it: the budget counts its bytes while one does
+	free   func([]byte)
 }
 
 // NewShared returns a Shared holding b, held once (by the caller, who

@@ -110,7 +110,7 @@ type counters struct {
 	closedBy     [NumCloseReasons]atomic.Uint64
 	frames       atomic.Uint64
 	frameErr     atomic.Uint64
-	outBytes     atomic.Int64 // bytes queued and not yet sent (Shared per holder, with sharedRefCost)
+	outBytes     atomic.Int64 // bytes queued and not yet sent (a Shared once, and sharedRefCost per queue holding it)
 	inBytes      atomic.Int64 // capacity of the input buffers held between callbacks
 	budgetPauses atomic.Uint64
 	loopStalls   atomic.Uint64

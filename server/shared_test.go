@@ -115,7 +115,8 @@ func waitOutbound(t testing.TB, s *Server, want int64) {
 
 // TestWriteSharedClose: connections that close with a Shared still queued
 // (their peers stopped reading, then reset) release it. While it is
-// queued, the memory budget counts it once per connection holding it.
+// queued, the memory budget counts its bytes once and an entry per
+// connection holding it.
 func TestWriteSharedClose(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng Option) {
 		h := &connList{}
@@ -139,10 +140,9 @@ func TestWriteSharedClose(t *testing.T) {
 				}
 			})
 		}
-		// Counted once per holder (what each has not sent, and its entry),
-		// not once: the bytes the kernel took are no longer counted.
-		if got := srv.OutboundBytes(); got < n*6<<20 || got > n*(8<<20+32) {
-			t.Errorf("OutboundBytes %d, want %d to %d: the Shared once per holder", got, n*6<<20, n*(8<<20+32))
+		// What is in memory: the bytes once, an entry per holder.
+		if got, want := srv.OutboundBytes(), int64(8<<20+n*32); got != want {
+			t.Errorf("OutboundBytes %d, want %d: the Shared once, 32 per holder", got, want)
 		}
 		for _, nc := range clients {
 			nc.Close() // unread input: a reset, and the server's writes fail
