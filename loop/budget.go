@@ -35,8 +35,8 @@ import "time"
 //     would take its queue past the fair share or the total past the
 //     budget (reads are held back or the producer paused as for Write),
 //     and OnWritable runs once the budget allows. A fan-out writer keeping
-//     its backlog store-once (one shared copy of each message, as
-//     examples/push's hub does) so bounds its copies in the engine.
+//     its backlog store-once (one shared copy of each message) so bounds
+//     its copies in the engine.
 //   - At the budget the largest stuck queues (no byte sent for
 //     budgetStuck) are shed first, then the largest.
 //   - A connection paused by the budget whose output has not moved for

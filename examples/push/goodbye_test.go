@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalnet/shoal/examples/push/client"
 	"github.com/shoalnet/shoal/examples/push/proto"
+	"github.com/shoalnet/shoal/pubsub"
 	"github.com/shoalnet/shoal/server"
 )
 
@@ -66,8 +67,8 @@ func testShutdownSaysGoodbye(t *testing.T, eng server.Option) {
 			t.Fatalf("subscriber %d: %d messages before the GOAWAY, want %d", i, got, published)
 		}
 	}
-	if n, err := h.hub.Publish([]byte("news"), nil); n != 0 || err == nil {
-		t.Fatalf("Publish after Shutdown: %d, %v", n, err)
+	if _, err := h.node.Publish(ctx, "news", nil, pubsub.ClientInfo{}); !errors.Is(err, pubsub.ErrDraining) {
+		t.Fatalf("Publish after Shutdown: %v, want ErrDraining", err)
 	}
 	if n := h.goAways.Load(); n != 3 {
 		t.Fatalf("%d GOAWAYs written, want 3", n)

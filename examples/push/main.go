@@ -1,6 +1,7 @@
 // Command push is a publish/subscribe server for the push protocol (package
-// proto) on the Shoal engine: clients subscribe to topics, publish to them,
-// and every subscriber gets each message as a MSG frame.
+// proto) on the Shoal engine and its pub/sub (package pubsub): clients
+// subscribe to topics, publish to them, and every subscriber gets each
+// message as a MSG frame, encoded once and queued by reference.
 //
 // SIGINT or SIGTERM drains it gracefully: readiness goes down (with
 // -admin), the listener closes, publishing stops, every connection gets the
@@ -28,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalnet/shoal/admin"
-	"github.com/shoalnet/shoal/examples/push/hub"
 	"github.com/shoalnet/shoal/examples/push/proto"
 	"github.com/shoalnet/shoal/governor"
 	"github.com/shoalnet/shoal/serve"
@@ -38,23 +38,21 @@ import (
 
 // config is the server's configuration, from the flags.
 type config struct {
-	addr          string
-	governor      bool    // run the memory governor
-	engineBudget  float64 // the governor's engine budget, as a share of the memory limit
-	loops         int
-	maxPayload    int
-	maxBody       int // the codec's limit: larger frames close the connection
-	maxTopics     int
-	maxPending    int
-	dropOverLimit bool
-	sndBuf        int // SO_SNDBUF of accepted connections; 0: the system's (autotuned)
-	highWater     int // server watermarks of each connection's outbound queue
-	lowWater      int
-	pubBudget     int64         // output queued on all connections above which publishers are held back; 0: never
-	stall         time.Duration // publishers held back this long: close the subscribers stalled as long
-	stats         time.Duration
-	logLevel      slog.Level
-	admin         string // admin HTTP address; empty: off
+	addr         string
+	governor     bool    // run the memory governor
+	engineBudget float64 // the governor's engine budget, as a share of the memory limit
+	loops        int
+	maxPayload   int
+	maxBody      int // the codec's limit: larger frames close the connection
+	maxTopics    int
+	maxPending   int // bytes queued for a subscriber above which a publication closes it (pubsub's MaxQueued)
+	maxInFlight  int // PUBs of one connection unanswered above which it is not read
+	sndBuf       int // SO_SNDBUF of accepted connections; 0: the system's (autotuned)
+	highWater    int // server watermarks of each connection's outbound queue
+	lowWater     int
+	stats        time.Duration
+	logLevel     slog.Level
+	admin        string // admin HTTP address; empty: off
 
 	drainTimeout time.Duration // overall deadline of the graceful shutdown
 	preDrain     time.Duration // wait after readiness goes down, before the listener closes
@@ -72,11 +70,11 @@ func defaultConfig() config {
 		maxPayload:   proto.DefaultMaxPayload,
 		maxBody:      2 * proto.DefaultMaxPayload,
 		maxTopics:    64,
-		maxPending:   4 << 20,
+		maxPending:   1 << 20,
+		maxInFlight:  16,
 		sndBuf:       256 << 10,
 		highWater:    4 << 20,
 		lowWater:     1 << 20,
-		stall:        2 * time.Second,
 		logLevel:     slog.LevelInfo,
 
 		drainTimeout: 25 * time.Second,
@@ -94,18 +92,15 @@ func main() {
 		"largest frame body; a larger frame closes the connection (at least max-payload + 273)")
 	flag.IntVar(&cfg.maxTopics, "max-topics", cfg.maxTopics, "subscriptions per connection; more get ERR 3")
 	flag.IntVar(&cfg.maxPending, "max-pending", cfg.maxPending,
-		"bytes of messages queued for one subscriber and not yet handed to its connection")
+		"bytes queued for one subscriber above which the next message closes it as slow (ERR 8); below -high-water")
+	flag.IntVar(&cfg.maxInFlight, "max-inflight", cfg.maxInFlight,
+		"PUBs of one connection not yet answered above which it is not read until one is")
 	flag.IntVar(&cfg.sndBuf, "sndbuf", cfg.sndBuf,
 		"SO_SNDBUF of subscriber connections (0: the system's, autotuned up to net.ipv4.tcp_wmem's maximum)")
 	flag.IntVar(&cfg.highWater, "high-water", cfg.highWater,
-		"output queued for one connection above which its messages wait in the hub until it drains")
+		"output queued for one connection above which a write closes it as a slow consumer")
 	flag.IntVar(&cfg.lowWater, "low-water", cfg.lowWater,
 		"output queued below which a connection is no longer backed up; the memory governor sheds only queues above it")
-	flag.Int64Var(&cfg.pubBudget, "publish-budget", -1,
-		"output queued on all connections above which a publisher is no longer read until it is under half (-1: a quarter of the container's memory limit, none without one; 0: off)")
-	flag.DurationVar(&cfg.stall, "stall", cfg.stall,
-		"publishers held back this long: close the subscribers whose output has not moved for as long")
-	overLimit := flag.String("over-limit", "close", "subscriber above -max-pending: close it, or drop the message")
 	flag.BoolVar(&cfg.governor, "governor", true, "run the memory governor (container memory limit, adaptive GOGC, throttling, shedding)")
 	flag.Float64Var(&cfg.engineBudget, "engine-budget", cfg.engineBudget,
 		"share of the memory limit the engine may buffer for connections (with -governor; 0: no budget)")
@@ -120,20 +115,6 @@ func main() {
 		"GOAWAY hint: how long clients should wait before reconnecting (millisecond resolution)")
 	flag.StringVar(&cfg.goAwayAddr, "goaway-addr", "", "GOAWAY hint: host:port clients should reconnect to (empty: the same address)")
 	flag.Parse()
-	switch *overLimit {
-	case "close":
-	case "drop":
-		cfg.dropOverLimit = true
-	default:
-		fmt.Fprintf(os.Stderr, "push: -over-limit %q: want close or drop\n", *overLimit)
-		os.Exit(2)
-	}
-	if cfg.pubBudget < 0 {
-		cfg.pubBudget = 0
-		if lim, _, err := governor.DetectMemoryLimit(); err == nil && lim > 0 {
-			cfg.pubBudget = lim / 4
-		}
-	}
 	os.Exit(run(cfg))
 }
 
@@ -148,38 +129,32 @@ func newServer(cfg config, log *slog.Logger, extra ...server.Option) (*server.Se
 		return nil, nil, fmt.Errorf("GOAWAY retry %v: want 0 to %d ms", cfg.goAwayRetry, uint32(math.MaxUint32))
 	case len(proto.AppendGoAway(nil, 0, cfg.goAwayAddr)) > cfg.maxBody:
 		return nil, nil, fmt.Errorf("GOAWAY address of %d bytes does not fit in a frame of %d", len(cfg.goAwayAddr), cfg.maxBody)
+	case cfg.maxPayload < 0 || cfg.maxTopics < 1 || cfg.maxInFlight < 1:
+		return nil, nil, fmt.Errorf("max payload %d, max topics %d, max in flight %d: want 0 or more, 1 or more, 1 or more",
+			cfg.maxPayload, cfg.maxTopics, cfg.maxInFlight)
+	case cfg.maxPending < 1 || cfg.maxPending >= cfg.highWater:
+		// Above the high watermark a write closes the subscriber without
+		// a word: the node's limit must come first, with its ERR.
+		return nil, nil, fmt.Errorf("max pending %d: want 1 or more and below the high watermark %d", cfg.maxPending, cfg.highWater)
 	}
 	cd, err := proto.NewCodec(cfg.maxBody)
 	if err != nil {
 		return nil, nil, err
 	}
-	policy := hub.CloseSubscriber
-	if cfg.dropOverLimit {
-		policy = hub.DropMessage
-	}
-	hb, err := hub.New(cd, hub.WithMaxPayload(cfg.maxPayload), hub.WithMaxTopics(cfg.maxTopics),
-		hub.WithMaxPending(cfg.maxPending), hub.WithLimitPolicy(policy))
+	h, err := newHandler(cd, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &handler{hub: hb, log: log,
-		goAway: proto.AppendGoAway(nil, uint32(cfg.goAwayRetry.Milliseconds()), cfg.goAwayAddr)}
 	opts := []server.Option{server.WithCodec(cd), server.WithLogger(log), server.WithLoopStats(cfg.admin != ""),
 		server.WithDrainQuiet(cfg.drainQuiet), server.WithSocketBuffers(cfg.sndBuf, 0),
 		server.WithWatermarks(cfg.highWater, cfg.lowWater)}
 	if cfg.loops > 0 {
 		opts = append(opts, server.WithLoops(cfg.loops))
 	}
-	if cfg.pubBudget > 0 {
-		h.pace = newPacer(nil, cfg.pubBudget, cfg.stall, log)
-		opts = append(opts, server.WithLoopTick(100*time.Millisecond, h.pace.tick))
-	}
 	s, err := server.New(h, append(opts, extra...)...)
 	if err != nil {
+		h.node.Close()
 		return nil, nil, err
-	}
-	if h.pace != nil {
-		h.pace.srv = s // before Serve, which starts the ticks
 	}
 	return s, h, nil
 }
@@ -196,6 +171,7 @@ func run(cfg config) int {
 	if err != nil {
 		return fail(err)
 	}
+	defer h.node.Close() // after the drain: the node's workers and broker
 	ln, err := server.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fail(err)
@@ -273,16 +249,15 @@ func run(cfg config) int {
 	}
 }
 
-// logStats logs the server's and the hub's counters.
+// logStats logs the server's and the node's counters.
 func logStats(log *slog.Logger, msg string, s *server.Server, h *handler) {
-	st, hs := s.Stats(), h.hub.Stats()
+	st, ps := s.Stats(), h.node.Stats()
 	log.Info(msg, "conns", st.Conns, "accepted", st.Accepted, "frames", st.Frames,
 		"frame_errors", st.FrameErrors, "protocol_errors", h.protocolErrors.Load(),
-		"topics", hs.Topics, "subscriptions", hs.Subscriptions, "publishes", hs.Publishes,
-		"encodes", hs.Encodes, "delivered", hs.Delivered, "dropped", hs.Dropped,
-		"slow_closed", hs.SlowClosed, "flushes", hs.Flushes, "flushed", hs.Flushed,
+		"topics", ps.Topics, "subscriptions", ps.Subscribers, "publishes", ps.Published,
+		"encodes", h.encodes.Load(), "delivered", ps.Delivered,
+		"slow_closed", ps.Slow, "lost_closed", ps.Lost,
 		"goaways", h.goAways.Load(), "server_slow_consumers", st.SlowConsumers,
-		"publisher_holds", h.pace.holds(), "stalled_closed", h.pace.stalledClosed(),
 		"bytes_in", st.BytesIn, "bytes_out", st.BytesOut, "outbound", st.OutboundBytes, "inbound", st.InboundBytes,
 		"budget_pauses", st.BudgetPauses)
 }

@@ -3,42 +3,34 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/shoalnet/shoal/examples/push/hub"
+	"github.com/shoalnet/shoal/pubsub"
 )
 
-// registerMetrics adds the hub's counters to the admin registry, next to
-// the server's.
+// registerMetrics adds the node's and the handler's counters to the admin
+// registry, next to the server's.
 func registerMetrics(reg prometheus.Registerer, h *handler) error {
-	stat := func(f func(hub.Stats) float64) func() float64 {
-		return func() float64 { return f(h.hub.Stats()) }
+	stat := func(f func(pubsub.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(h.node.Stats())) }
 	}
 	for _, c := range []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "push_topics", Help: "Topics with at least one subscriber."},
-			stat(func(s hub.Stats) float64 { return float64(s.Topics) })),
+			stat(func(s pubsub.Stats) int64 { return s.Topics })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "push_subscriptions", Help: "Subscriber-topic pairs."},
-			stat(func(s hub.Stats) float64 { return float64(s.Subscriptions) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_publishes_total", Help: "Accepted PUB requests."},
-			stat(func(s hub.Stats) float64 { return float64(s.Publishes) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_encodes_total", Help: "MSG frames encoded (one per publish with subscribers)."},
-			stat(func(s hub.Stats) float64 { return float64(s.Encodes) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_delivered_total", Help: "MSG frames queued for subscribers."},
-			stat(func(s hub.Stats) float64 { return float64(s.Delivered) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_dropped_total", Help: "MSG frames dropped for subscribers above -max-pending (-over-limit drop)."},
-			stat(func(s hub.Stats) float64 { return float64(s.Dropped) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_slow_closed_total", Help: "Subscribers closed above -max-pending (-over-limit close)."},
-			stat(func(s hub.Stats) float64 { return float64(s.SlowClosed) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_flushes_total", Help: "Writes of pending messages to a subscriber (one per OnWake with messages)."},
-			stat(func(s hub.Stats) float64 { return float64(s.Flushes) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_flushed_total", Help: "MSG frames written to subscribers' connections."},
-			stat(func(s hub.Stats) float64 { return float64(s.Flushed) })),
+			stat(func(s pubsub.Stats) int64 { return s.Subscribers })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_publishes_total", Help: "PUB requests stored and acknowledged."},
+			stat(func(s pubsub.Stats) int64 { return s.Published })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_encodes_total", Help: "MSG frames encoded (one per publication with subscribers)."},
+			func() float64 { return float64(h.encodes.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_delivered_total", Help: "MSG frames queued for subscribers (by reference)."},
+			stat(func(s pubsub.Stats) int64 { return s.Delivered })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_slow_closed_total", Help: "Subscribers closed above -max-pending (ERR 8)."},
+			stat(func(s pubsub.Stats) int64 { return s.Slow })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_lost_closed_total", Help: "Subscribers closed because messages for them were lost in the server (ERR 9)."},
+			stat(func(s pubsub.Stats) int64 { return s.Lost })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_protocol_errors_total", Help: "Connections closed for a malformed body."},
 			func() float64 { return float64(h.protocolErrors.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_goaways_total", Help: "GOAWAY frames written in a graceful shutdown."},
 			func() float64 { return float64(h.goAways.Load()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_publisher_holds_total", Help: "Times a publisher was no longer read because the queued output was above -publish-budget."},
-			func() float64 { return float64(h.pace.holds()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "push_stalled_closed_total", Help: "Subscribers closed because publishers were held back for -stall and their output had not moved for as long."},
-			func() float64 { return float64(h.pace.stalledClosed()) }),
 	} {
 		if err := reg.Register(c); err != nil {
 			return err

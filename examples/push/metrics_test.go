@@ -12,6 +12,7 @@ func TestRegisterMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.node.Close()
 	reg := prometheus.NewRegistry()
 	if err := registerMetrics(reg, h); err != nil {
 		t.Fatal(err)
@@ -25,8 +26,8 @@ func TestRegisterMetrics(t *testing.T) {
 		got[f.GetName()] = true
 	}
 	for _, name := range []string{"push_topics", "push_subscriptions", "push_publishes_total", "push_encodes_total",
-		"push_delivered_total", "push_dropped_total", "push_slow_closed_total", "push_flushes_total",
-		"push_flushed_total", "push_protocol_errors_total", "push_goaways_total"} {
+		"push_delivered_total", "push_slow_closed_total", "push_lost_closed_total", "push_protocol_errors_total",
+		"push_goaways_total"} {
 		if !got[name] {
 			t.Errorf("metric %s missing", name)
 		}

@@ -278,7 +278,7 @@ func (s *subscriber) connect(ctx context.Context, cfg config, i int) error {
 	return nil
 }
 
-func topicName(i int) string { return fmt.Sprintf("load.%d", i) }
+func topicName(i int) string { return fmt.Sprintf("load-%d", i) }
 
 func closeAll(subs []*subscriber) {
 	var wg sync.WaitGroup

@@ -32,7 +32,7 @@ func startServer(t *testing.T) (addr string, pid int) {
 	}
 	addr = ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "-addr", addr, "-loops", "2")
+	cmd := exec.Command(bin, "-addr", addr, "-loops", "2", "-admin=")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

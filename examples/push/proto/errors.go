@@ -41,6 +41,18 @@ const (
 	// CodeGoingAway: the server is shutting down and accepts no more
 	// publishes; a GOAWAY follows on the connection.
 	CodeGoingAway Code = 7
+	// CodeSlow: the subscriber fell behind, more than -max-pending bytes
+	// queued for it; the server closes the connection after this ERR
+	// (req 0).
+	CodeSlow Code = 8
+	// CodeLost: messages for the subscriber were lost inside the server
+	// (overwhelmed); it closes the connection after this ERR (req 0).
+	CodeLost Code = 9
+	// CodeBusy: the server cannot take the request now; try again later.
+	CodeBusy Code = 10
+	// CodeLimit: a server limit other than those above (subscribers per
+	// topic, publishes in flight).
+	CodeLimit Code = 11
 )
 
 // String returns the code's name.
@@ -60,6 +72,14 @@ func (c Code) String() string {
 		return "malformed"
 	case CodeGoingAway:
 		return "going away"
+	case CodeSlow:
+		return "slow subscriber"
+	case CodeLost:
+		return "messages lost"
+	case CodeBusy:
+		return "busy"
+	case CodeLimit:
+		return "limit reached"
 	}
 	return fmt.Sprintf("code %d", uint16(c))
 }
