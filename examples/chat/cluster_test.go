@@ -7,28 +7,14 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
+	"github.com/shoalnet/shoal/internal/natstest"
 	"github.com/shoalnet/shoal/pubsub"
 	"github.com/shoalnet/shoal/ws"
 )
 
 // startNATS runs an embedded NATS server with JetStream and returns its
 // URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(hang) {
-		t.Fatal("NATS not ready")
-	}
-	return s.ClientURL()
-}
+func startNATS(t *testing.T) string { return natstest.Start(t, 1)[0] }
 
 // TestCluster: two chat nodes on one NATS (-nats), as behind a load
 // balancer: clients of each node share the room's messages and presence,

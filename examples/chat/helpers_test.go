@@ -31,7 +31,20 @@ var testSecret = []byte("a test secret of the chat")
 type testChat struct {
 	t    *testing.T
 	ch   *chat
+	s    *server.Server
 	addr string
+}
+
+// drain shuts the chat down as SIGTERM does: every client gets the
+// reconnect close code, then the node closes.
+func (tc *testChat) drain() {
+	tc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if err := tc.s.Shutdown(ctx); err != nil {
+		tc.t.Fatalf("drain: %v", err)
+	}
+	tc.ch.Close()
 }
 
 // startChat serves a chat on b (nil: a Memory broker) with the options
@@ -66,7 +79,7 @@ func startChat(t *testing.T, b pubsub.Broker, mod func(*options)) *testChat {
 		s.Wait()
 		ch.Close()
 	})
-	return &testChat{t: t, ch: ch, addr: ln.Addr().String()}
+	return &testChat{t: t, ch: ch, s: s, addr: ln.Addr().String()}
 }
 
 func (tc *testChat) token(user string) string {
