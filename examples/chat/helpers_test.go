@@ -214,21 +214,24 @@ func (tc *testChat) peer(c *ws.Client) *peer {
 	c.NetConn().SetDeadline(time.Now().Add(hang))
 	tc.t.Cleanup(func() { c.NetConn().Close() })
 	p := &peer{c: c}
-	p.reader = reader{t: tc.t, presence: make(map[string]map[string]string), next: func() (*msg, error) {
-		_, b, err := c.ReadMessage()
-		if err != nil {
-			return nil, err
-		}
-		var m msg
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%q: %w", b, err)
-		}
-		return &m, nil
-	}}
+	p.reader = reader{t: tc.t, presence: make(map[string]map[string]string), next: func() (*msg, error) { return readMsg(c) }}
 	hello := p.expect("hello")
 	json.Unmarshal(hello.Client, &p.id)
 	p.user = hello.User
 	return p
+}
+
+// readMsg reads and decodes one message of the chat.
+func readMsg(c *ws.Client) (*msg, error) {
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	var m msg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%q: %w", b, err)
+	}
+	return &m, nil
 }
 
 func (p *peer) send(v any) {

@@ -284,16 +284,3 @@ func TestThreeNodes(t *testing.T) {
 	t.Logf("%d messages acknowledged (offsets to %d) through three restarts; %d subscribers, %d rejoins, all recovered",
 		len(acked), maxAcked, subscribers, reconnects)
 }
-
-// readMsg reads and decodes one message of the chat.
-func readMsg(c *ws.Client) (*msg, error) {
-	_, b, err := c.ReadMessage()
-	if err != nil {
-		return nil, err
-	}
-	var m msg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%q: %w", b, err)
-	}
-	return &m, nil
-}
