@@ -1,7 +1,8 @@
-//go:build !plan9
+//go:build !plan9 && !aix
 
 // Package natstest starts embedded NATS servers with JetStream for tests:
-// one, or a cluster whose JetStream has formed.
+// one, or a cluster whose JetStream has formed. nats-server builds neither
+// on Plan 9 nor on AIX.
 package natstest
 
 import (
