@@ -46,10 +46,11 @@ type handler struct {
 	goAways        atomic.Uint64 // GOAWAY frames written
 }
 
-// newHandler makes the handler and its node, on an in-memory broker
-// that keeps hist messages of history per topic.
+// newHandler makes the handler and its node, on an in-memory broker that
+// keeps no history: the protocol has no recovery, so no message is held
+// once its subscribers have it.
 func newHandler(cd codec.Encoder, cfg config, log *slog.Logger) (*handler, error) {
-	node, err := pubsub.NewNode(pubsub.NewMemory(pubsub.MemoryConfig{}), pubsub.Config{
+	node, err := pubsub.NewNode(pubsub.NewMemory(pubsub.MemoryConfig{HistorySize: -1}), pubsub.Config{
 		MaxTopicsPerClient:   cfg.maxTopics,
 		MaxMessage:           cfg.maxPayload,
 		MaxQueued:            cfg.maxPending,
