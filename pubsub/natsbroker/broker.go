@@ -49,6 +49,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,8 @@ type Config struct {
 	// still electing its leaders (default 60s).
 	StartTimeout time.Duration
 	// PublishAttempts bounds the retries of a publish that lost a race
-	// with another node for its topic's next offset (default 50).
+	// with another node for its topic's next offset (default 50); each
+	// retry waits a random time that grows with the attempts (backoff).
 	PublishAttempts int
 }
 
@@ -357,6 +359,22 @@ func newID() string {
 }
 
 // wrongLast reports a refused Nats-Expected-Last-Subject-Sequence.
+// backoff waits before a publish tries again after losing the race for
+// its topic's next offset: a random time below 1 ms doubling with each
+// attempt up to 16 ms, so that nodes racing for one topic spread out
+// instead of colliding again, and none loses every time. It reports
+// false if ctx ends first.
+func backoff(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(time.Duration(mrand.Int64N(int64(time.Millisecond) << min(attempt-1, 4))))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func wrongLast(err error) bool {
 	var ae *jetstream.APIError
 	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
@@ -423,8 +441,11 @@ func (b *Broker) Publish(ctx context.Context, p *pubsub.Publication) (pubsub.Pos
 	b.mu.Lock()
 	l, ok := b.last[p.Topic]
 	b.mu.Unlock()
-	for range b.cfg.PublishAttempts {
+	for attempt := range b.cfg.PublishAttempts {
 		if !ok {
+			if attempt > 0 && !backoff(ctx, attempt) {
+				return pubsub.Position{}, fmt.Errorf("natsbroker: %s: publish: %w", p.Topic, ctx.Err())
+			}
 			if l, err = b.top(ctx, p.Topic); err != nil {
 				return pubsub.Position{}, err
 			}
