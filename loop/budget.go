@@ -86,7 +86,7 @@ func (g *Group) buffered() (bytes, conns int64) {
 		bytes += l.cnt.outBytes.Load() + l.cnt.inBytes.Load()
 		conns += l.cnt.conns.Load()
 	}
-	return bytes + g.sys.held(), conns
+	return bytes + g.shared.Load() + g.sys.held(), conns
 }
 
 // budgetRound takes the loop's view of the budget for one round: the other
@@ -103,7 +103,7 @@ func (l *Loop) budgetRound(b int64) {
 			conns += o.cnt.conns.Load()
 		}
 	}
-	others += l.e.sys.held()
+	others += l.e.shared.Load() + l.e.sys.held()
 	l.budgetOthers, l.budgetConns = others, conns
 	used := others + l.ownBytes()
 	l.budgetLimit = used + max(b-used, 0)/int64(len(l.e.loops))

@@ -103,7 +103,7 @@ func (c *conn) closeNow(err error) {
 	if c.out != nil {
 		out := c.out
 		c.out = nil
-		l.cnt.outBytes.Add(-int64(out.release(c, ErrClosed)))
+		l.uncount(out.release(c, ErrClosed))
 	}
 	l.t.close(c.fd)
 	l.e.lim.release(l.t.peerIP(c.peer))

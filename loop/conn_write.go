@@ -139,8 +139,10 @@ func (c *conn) WriteShared(s *Shared) (int, error) {
 	if err := c.admit(n); err != nil || n == 0 {
 		return 0, err
 	}
-	first := c.outQueue().writeShared(s)
-	c.loop.cnt.outBytes.Add(int64(first + sharedRefCost))
+	if first := c.outQueue().writeShared(s); first > 0 {
+		c.loop.e.shared.Add(int64(first))
+	}
+	c.loop.cnt.outBytes.Add(sharedRefCost)
 	c.markDirty()
 	return n, nil
 }
@@ -193,7 +195,8 @@ func (c *conn) flush() {
 			c.ext.dl.lastActive = l.now
 		}
 		q.moved = time.Duration(l.turnAt.Load())
-		l.cnt.outBytes.Add(-int64(q.consume(n, c)))
+		own, shared := q.consume(n, c)
+		l.uncount(own, shared)
 		if c.state&stClosed != 0 {
 			return
 		}
@@ -210,7 +213,7 @@ func (c *conn) flush() {
 		}
 	}
 	if c.out != nil && c.out.n == 0 && len(c.out.waiters) == 0 {
-		l.cnt.outBytes.Add(-int64(c.out.release(c, nil))) // 0: everything was consumed
+		l.uncount(c.out.release(c, nil)) // 0, 0: everything was consumed
 		c.out = nil
 	}
 	c.armWrite(false)

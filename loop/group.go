@@ -27,6 +27,7 @@ type Group struct {
 	stop   chan struct{} // closed by Stop: stops the watchdog
 	lim    *limiter
 	budget atomic.Int64 // the memory budget (budget.go); 0: none
+	shared atomic.Int64 // bytes of the Shareds some queue holds, each once: no loop's own
 	// budgetHold: output from outside a read passed the soft budget; no
 	// connection is read until the total is below it again (budget.go).
 	budgetHold atomic.Bool
@@ -246,6 +247,7 @@ func (e *Group) Stats() Stats {
 		st.Loops = append(st.Loops, l.cnt.snapshot())
 	}
 	st.sum()
+	st.OutboundBytes += e.shared.Load()
 	return st
 }
 

@@ -115,7 +115,7 @@ func (e *Group) shed(ctx context.Context, victims []backlog, stalled time.Durati
 }
 
 func (e *Group) outbound() int64 {
-	var n int64
+	n := e.shared.Load()
 	for _, l := range e.loops {
 		n += l.cnt.outBytes.Load()
 	}

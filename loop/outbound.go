@@ -121,13 +121,12 @@ func (q *outbound) views(dst [][]byte) [][]byte {
 
 // consume drops n sent bytes, returns emptied chunks to the pool (or
 // releases their Shared), runs the waiters that are now complete and
-// reports how much the memory budget counted for what was sent: the
-// pooled bytes, the entries of the Shareds sent, and the bytes of those
-// no other queue holds.
-func (q *outbound) consume(n int, c Conn) (counted int) {
+// reports how much the memory budget counted for what was sent: for the
+// queue (own: the pooled bytes and the entries of the Shareds sent) and
+// for the engine (shared: the bytes of the Shareds no other queue holds).
+func (q *outbound) consume(n int, c Conn) (own, shared int) {
 	q.n -= n
 	q.sent += uint64(n)
-	own, shared := 0, 0
 	k := 0 // chunks fully sent
 	for n > 0 {
 		rest := len(q.chunks[k]) - q.head
@@ -150,7 +149,6 @@ func (q *outbound) consume(n int, c Conn) (counted int) {
 		q.head = 0
 	}
 	q.counted -= own
-	counted = own + shared
 	if k > 0 {
 		m := copy(q.chunks, q.chunks[k:])
 		clear(q.chunks[m:])
@@ -166,7 +164,7 @@ func (q *outbound) consume(n int, c Conn) (counted int) {
 		done++
 	}
 	if done == 0 {
-		return counted
+		return own, shared
 	}
 	fired := make([]waiter, done)
 	copy(fired, q.waiters)
@@ -176,17 +174,17 @@ func (q *outbound) consume(n int, c Conn) (counted int) {
 	for _, w := range fired {
 		w.fn(c, nil)
 	}
-	return counted
+	return own, shared
 }
 
 // release frees every chunk, fails the remaining waiters with err and
-// returns the queue to the pool. It returns what the budget counted for
-// the queue: its own count and the bytes of the Shareds no other queue
-// holds. The queue must not be used afterwards.
-func (q *outbound) release(c Conn, err error) (counted int) {
-	counted = q.counted
+// returns the queue to the pool. It returns what the budget counted, as
+// consume does: the queue's own count, and the bytes of the Shareds no
+// other queue holds. The queue must not be used afterwards.
+func (q *outbound) release(c Conn, err error) (own, shared int) {
+	own = q.counted
 	for i := range q.chunks {
-		counted += q.free(i)
+		shared += q.free(i)
 	}
 	ws := q.waiters
 	clear(q.chunks)
@@ -195,5 +193,14 @@ func (q *outbound) release(c Conn, err error) (counted int) {
 	for _, w := range ws {
 		w.fn(c, err)
 	}
-	return counted
+	return own, shared
+}
+
+// uncount gives back what the budget counted for output sent or dropped:
+// own from the loop's count, shared from the engine's.
+func (l *Loop) uncount(own, shared int) {
+	l.cnt.outBytes.Add(-int64(own))
+	if shared > 0 {
+		l.e.shared.Add(-int64(shared))
+	}
 }

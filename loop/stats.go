@@ -46,8 +46,8 @@ type LoopStats struct {
 	// by a limit count as ReasonLimit.
 	ClosedBy [NumCloseReasons]uint64
 	// OutboundBytes is the output queued and not yet sent, as the memory
-	// budget counts it: a Shared once per connection holding it, plus 32
-	// bytes for its queue entry.
+	// budget counts it: 32 bytes per queue entry of a Shared, whose bytes
+	// count once for the whole server (in the total, not a loop's).
 	OutboundBytes int64
 	// InboundBytes is the input held between callbacks (unconsumed).
 	InboundBytes int64
@@ -110,7 +110,7 @@ type counters struct {
 	closedBy     [NumCloseReasons]atomic.Uint64
 	frames       atomic.Uint64
 	frameErr     atomic.Uint64
-	outBytes     atomic.Int64 // bytes queued and not yet sent (a Shared once, and sharedRefCost per queue holding it)
+	outBytes     atomic.Int64 // bytes queued and not yet sent, sharedRefCost per Shared (its bytes are the Group's: Group.shared)
 	inBytes      atomic.Int64 // capacity of the input buffers held between callbacks
 	budgetPauses atomic.Uint64
 	loopStalls   atomic.Uint64
