@@ -55,6 +55,14 @@ func TestWSServers(t *testing.T) {
 
 			conns, failed, err := forEachConn(addr, 5, wsIdleExchange(addr))
 			closeAll(conns)
+			if failed != 0 && name != "shoal" {
+				// A peer's own rare failure (nbio once closed a fresh
+				// connection in CI) is not the harness's: its exchange gets
+				// one more try, and the first failure is logged.
+				t.Logf("wsidle exchange: %d failed: %v; trying again", failed, err)
+				conns, failed, err = forEachConn(addr, 5, wsIdleExchange(addr))
+				closeAll(conns)
+			}
 			if failed != 0 {
 				t.Errorf("wsidle exchange: %d failed: %v", failed, err)
 			}
