@@ -109,6 +109,40 @@ type loopState struct {
 	ch    Chunked // decodes it
 	dates dateCache
 	clock bool // the Date refresh runs on the loop's wheel
+	// free holds the states of connections that were upgraded, for the
+	// loop's next connections (at most maxFreeStates): a burst of
+	// WebSocket handshakes leaves no garbage behind, and so no heap that
+	// the GC lets grow to twice what the upgraded connections hold.
+	free []*connState
+}
+
+// maxFreeStates bounds a loop's free connection states.
+const maxFreeStates = 256
+
+// newState returns a fresh connection state, reused when one is free.
+func (ls *loopState) newState(lim Limits) *connState {
+	var cs *connState
+	if n := len(ls.free); n > 0 {
+		cs = ls.free[n-1]
+		ls.free[n-1] = nil
+		ls.free = ls.free[:n-1]
+	} else {
+		cs = new(connState)
+	}
+	*cs = connState{ls: ls, p: Parser{lim: lim, limSet: true}}
+	return cs
+}
+
+// recycle keeps the state of a connection that another protocol has
+// taken over. Nothing refers to it any more: the connection's context is
+// the protocol's, and a state with an adapter's context or a stream is
+// left to the GC, as something else may still hold it.
+func (ls *loopState) recycle(cs *connState) {
+	if cs.cancel != nil || cs.st != nil || cs.timer != nil || len(ls.free) >= maxFreeStates {
+		return
+	}
+	*cs = connState{}
+	ls.free = append(ls.free, cs)
 }
 
 // flushAt is how much output a loop builds before handing it over.
@@ -184,7 +218,7 @@ type connState struct {
 func (s *Server) OnOpen(c loop.Conn) {
 	ls := s.loopState(c)
 	ls.startClock(c.Loop())
-	cs := &connState{ls: ls, p: Parser{lim: s.cfg.Limits, limSet: true}}
+	cs := ls.newState(s.cfg.Limits)
 	c.SetContext(cs)
 	if s.cfg.IdleTimeout > 0 {
 		c.SetIdleTimeout(s.cfg.IdleTimeout)
@@ -355,6 +389,9 @@ func (s *Server) serve(c loop.Conn, cs *connState) {
 		// the client that closed knows.
 		cs.phase = phDone
 		c.Close()
+	}
+	if cs.phase == phUpgraded {
+		ls.recycle(cs) // serve's callers return at once
 	}
 }
 

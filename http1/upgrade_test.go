@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shoalnet/shoal/loop"
+	"github.com/shoalnet/shoal/server"
 )
 
 // rawEcho is a protocol after an upgrade that echoes its input and, on
@@ -66,6 +67,61 @@ func TestUpgrade(t *testing.T) {
 			if _, err := io.ReadAll(r); err != nil {
 				t.Fatal(err)
 			}
+			<-up.closed
+		})
+	}
+}
+
+// TestUpgradedStateReused: the HTTP state of an upgraded connection serves
+// the loop's next connection, fresh: that one's requests, with a body and
+// a limit, are answered as on a new state, and the upgraded connection
+// goes on with its protocol.
+func TestUpgradedStateReused(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			up := &rawEcho{closed: make(chan error, 1)}
+			states := make(chan *connState, 4) // touched on the loop, read after
+			h := HandlerFunc(func(w *ResponseWriter, r *Request) {
+				states <- w.cs
+				if string(r.Path()) == "/up" {
+					w.Upgrade("echo", up)
+					return
+				}
+				w.Write(r.Body)
+			})
+			_, addr := startHTTP(t, h, Config{Limits: Limits{MaxBody: 8}}, e.opt, server.WithLoops(1))
+			a := dial(t, addr)
+			io.WriteString(a, "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n")
+			ra := bufio.NewReader(a)
+			if resp, err := http.ReadResponse(ra, nil); err != nil || resp.StatusCode != 101 {
+				t.Fatalf("upgrade: %v %v", resp, err)
+			}
+			first := <-states
+
+			b := dial(t, addr)
+			rb := bufio.NewReader(b)
+			io.WriteString(b, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+			resp, err := http.ReadResponse(rb, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("request after the reuse: %v %v", resp, err)
+			}
+			if body, _ := io.ReadAll(resp.Body); string(body) != "hello" {
+				t.Fatalf("body %q", body)
+			}
+			if second := <-states; second != first {
+				t.Error("the upgraded connection's state was not reused")
+			}
+			io.WriteString(b, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n123456789")
+			if resp, err := http.ReadResponse(rb, nil); err != nil || resp.StatusCode != 413 {
+				t.Fatalf("body over the limit on the reused state: %v %v", resp, err)
+			}
+
+			io.WriteString(a, "still here")
+			got := make([]byte, len("still here"))
+			if _, err := io.ReadFull(ra, got); err != nil || string(got) != "still here" {
+				t.Fatalf("upgraded connection after the reuse: %q %v", got, err)
+			}
+			a.Close()
 			<-up.closed
 		})
 	}

@@ -51,7 +51,11 @@ type connExt struct {
 	tm        timer     // fires checkTimers at the earliest deadline
 	reason    error     // CloseWithError's reason
 	producers []*conn   // connections paused until this one drains
+	c         *conn     // whose it is (tm's fn, made once, calls its checkTimers)
 }
+
+// fire runs from the wheel at x's earliest deadline.
+func (x *connExt) fire() { x.c.checkTimers() }
 
 var _ Conn = (*conn)(nil)
 
@@ -63,10 +67,40 @@ func (x *connExt) unused() bool {
 
 func (c *conn) extra() *connExt {
 	if c.ext == nil {
-		c.ext = &connExt{}
-		c.ext.tm.fn = c.checkTimers
+		c.ext = c.loop.newExt(c)
 	}
 	return c.ext
+}
+
+// maxFreeExts bounds a loop's free connExts.
+const maxFreeExts = 256
+
+// newExt returns a connExt for c, reused when one is free: every
+// connection of a protocol with a handshake timeout needs one for a
+// moment, and a burst of them would otherwise leave garbage that lets
+// the heap grow to twice what the idle connections hold.
+func (l *Loop) newExt(c *conn) *connExt {
+	if n := len(l.freeExts); n > 0 {
+		x := l.freeExts[n-1]
+		l.freeExts[n-1] = nil
+		l.freeExts = l.freeExts[:n-1]
+		x.c = c
+		return x
+	}
+	x := &connExt{c: c}
+	x.tm.fn = x.fire
+	return x
+}
+
+// freeExt keeps x, unused and its timer disarmed, for another connection.
+func (l *Loop) freeExt(x *connExt) {
+	if len(l.freeExts) >= maxFreeExts {
+		return
+	}
+	fn := x.tm.fn
+	*x = connExt{}
+	x.tm.fn = fn
+	l.freeExts = append(l.freeExts, x)
 }
 
 // inputView returns the bytes the read methods work on.

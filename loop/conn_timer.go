@@ -14,6 +14,7 @@ func (c *conn) armTimers() {
 		c.loop.w.cancel(&x.tm)
 		if x.unused() {
 			c.ext = nil // an idle connection keeps only its conn
+			c.loop.freeExt(x)
 		}
 		return
 	}

@@ -27,7 +27,8 @@ type Loop struct {
 	t    transport
 	cnt  counters // atomic; read by Stats
 
-	conns         []*conn // indexed by descriptor
+	conns         []*conn    // indexed by descriptor
+	freeExts      []*connExt // see newExt
 	listeners     []*listener
 	buf           []byte // shared read buffer
 	cur           *conn  // connection inside OnData, whose input is view

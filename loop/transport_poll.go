@@ -120,6 +120,7 @@ type pollTransport struct {
 	p     *poller.Poller
 	sopts *sock.Options
 	iov   []unix.Iovec // writev scratch
+	acc   sock.Accepter
 }
 
 func (t *pollTransport) run(first int, round func(int) (int, bool)) error {
@@ -145,7 +146,7 @@ func (t *pollTransport) peerIP(peer any) netip.Addr {
 }
 
 func (t *pollTransport) accept(lfd int) (int, any, error) {
-	fd, sa, err := sock.Accept(lfd)
+	fd, sa, err := t.acc.Accept(lfd)
 	switch err {
 	case nil:
 		return fd, sa, nil

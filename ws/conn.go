@@ -161,7 +161,8 @@ func (u *Upgrader) Upgrade(w *http1.ResponseWriter, r *http1.Request) bool {
 			return false
 		}
 	}
-	w.Header("Sec-WebSocket-Accept", AcceptKey(key))
+	var accept [acceptKeyLen]byte // the header copies it: no garbage per handshake
+	w.Header("Sec-WebSocket-Accept", string(appendAcceptKey(accept[:0], key)))
 	if i := u.choose(r); i >= 0 {
 		c.sub = uint8(i + 1)
 		w.Header("Sec-WebSocket-Protocol", u.cfg.Subprotocols[i])

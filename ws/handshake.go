@@ -15,11 +15,20 @@ const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // AcceptKey returns the Sec-WebSocket-Accept value for a client's
 // Sec-WebSocket-Key.
 func AcceptKey(key []byte) string {
+	var b [acceptKeyLen]byte
+	return string(appendAcceptKey(b[:0], key))
+}
+
+// acceptKeyLen is the length of an accept value: a SHA-1 in base64.
+const acceptKeyLen = 28
+
+// appendAcceptKey appends the accept value for key to dst.
+func appendAcceptKey(dst, key []byte) []byte {
 	h := sha1.New()
 	h.Write(key)
 	h.Write([]byte(keyGUID))
 	var sum [sha1.Size]byte
-	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
+	return base64.StdEncoding.AppendEncode(dst, h.Sum(sum[:0]))
 }
 
 // HandshakeError is an upgrade request the server refuses, with the

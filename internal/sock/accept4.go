@@ -1,4 +1,4 @@
-//go:build linux || freebsd || dragonfly
+//go:build (linux && 386) || freebsd || dragonfly
 
 package sock
 
