@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,6 +90,9 @@ type Config struct {
 	DrainSpread      time.Duration  // window over which a drain spreads its closes
 	OutboundBudget   int64          // output queued over all connections (0: no cap)
 	MemoryBudget     int64          // bytes buffered over all connections, enforced on every read and write (0: none; budget.go)
+	TLS              *tls.Config    // serve TLS with it (cloned; tls.go); nil: plain TCP
+	HandshakeTimeout time.Duration  // TLS: bound of a handshake, from accept (default DefaultHandshakeTimeout)
+	MaxHandshakes    int            // TLS: handshakes run at once; more wait (default DefaultMaxHandshakes)
 	Logger           *slog.Logger
 }
 
@@ -139,6 +143,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("loop: connection limits must not be negative")
 	case c.OutboundBudget < 0 || c.MemoryBudget < 0:
 		return fmt.Errorf("loop: budgets must not be negative")
+	case c.HandshakeTimeout < 0 || c.MaxHandshakes < 0:
+		return fmt.Errorf("loop: the TLS handshake timeout and limit must not be negative")
+	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
+		return fmt.Errorf("loop: the TLS config has no certificate (Certificates, GetCertificate or GetConfigForClient)")
 	case c.LowWater < 0 || c.HighWater <= c.LowWater:
 		return fmt.Errorf("loop: watermarks need 0 <= low < high, got low %d high %d", c.LowWater, c.HighWater)
 	case c.SlowPolicy < SlowConsumerClose || c.SlowPolicy > SlowConsumerPauseProducer:

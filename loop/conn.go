@@ -24,6 +24,7 @@ const (
 	stBudgetPaused                    // not read until the memory budget allows (budget.go)
 	stBudgetWait                      // a TryWrite refused by the budget: OnWritable once it allows
 	stBusy                            // SetBusy: serving a request off the loop; a drain does not close it as idle
+	stHandshake                       // TLS: the handshake is not done; the handler has not seen the connection
 )
 
 // conn is a connection of the event-loop engine. It is kept small: an idle
@@ -52,6 +53,7 @@ type connExt struct {
 	reason    error     // CloseWithError's reason
 	producers []*conn   // connections paused until this one drains
 	c         *conn     // whose it is (tm's fn, made once, calls its checkTimers)
+	tls       *tlsConn  // a TLS connection's state (tls.go)
 }
 
 // fire runs from the wheel at x's earliest deadline.
@@ -60,9 +62,9 @@ func (x *connExt) fire() { x.c.checkTimers() }
 var _ Conn = (*conn)(nil)
 
 // unused reports whether x holds nothing: no deadline, drain instant,
-// close reason or paused producer (its timer is then disarmed).
+// close reason, paused producer or TLS (its timer is then disarmed).
 func (x *connExt) unused() bool {
-	return x.dl == deadlines{lastActive: x.dl.lastActive} && x.drainAt == 0 && x.reason == nil && len(x.producers) == 0
+	return x.dl == deadlines{lastActive: x.dl.lastActive} && x.drainAt == 0 && x.reason == nil && len(x.producers) == 0 && x.tls == nil
 }
 
 func (c *conn) extra() *connExt {
@@ -145,6 +147,12 @@ func (c *conn) serveSignals() {
 	sig := c.signal.Swap(0)
 	if c.state&stClosed != 0 {
 		return
+	}
+	if sig&sigTLS != 0 {
+		c.tlsSignaled()
+		if c.state&stClosed != 0 {
+			return
+		}
 	}
 	if sig&sigWake != 0 && c.loop.e.h.wake != nil && c.state&stClosing == 0 {
 		if err := c.loop.call(cbWake, c, nil); err != nil {

@@ -8,6 +8,7 @@ func (c *conn) CloseWrite() error {
 	if c.state&(stClosed|stClosing|stShutWrite) != 0 {
 		return ErrClosed
 	}
+	c.tlsCloseNotify()
 	c.state |= stShutWrite
 	if c.OutboundBuffered() == 0 {
 		c.shutWrite()
@@ -30,6 +31,7 @@ func (c *conn) beginClose(reason error) {
 	if c.state&(stClosed|stClosing) != 0 {
 		return
 	}
+	c.tlsCloseNotify()
 	c.state |= stClosing
 	if x := c.ext; x != nil {
 		// Closing: only the close deadline applies from now on.
@@ -97,7 +99,11 @@ func (c *conn) closeNow(err error) {
 		l.w.cancel(&c.ext.tm)
 		c.resumeProducers()
 	}
-	l.call(cbClose, c, err)
+	if c.state&stHandshake != 0 {
+		c.tlsClosed() // the handler never saw it: no OnClose
+	} else {
+		l.call(cbClose, c, err)
+	}
 	c.reset()
 	c.accountInput()
 	if c.out != nil {

@@ -16,6 +16,14 @@ func (c *conn) read() {
 			}
 			buf = buf[:k]
 		}
+		t := c.tlsOf()
+		if t != nil && !t.live {
+			k := c.handshakeRoom(t)
+			if k <= 0 {
+				return
+			}
+			buf = buf[:min(len(buf), k)]
+		}
 		n, err := l.t.read(c.fd, buf)
 		if err != nil {
 			if err != errAgain {
@@ -24,7 +32,14 @@ func (c *conn) read() {
 			return
 		}
 		if n == 0 {
-			c.peerEOF()
+			switch {
+			case t == nil:
+				c.peerEOF()
+			case t.live:
+				c.tlsEOF(t)
+			default:
+				c.closeNow(&TLSError{Op: "handshake", Err: io.ErrUnexpectedEOF})
+			}
 			return
 		}
 		total += n
@@ -53,7 +68,22 @@ func (c *conn) read() {
 	}
 }
 
+// deliver hands one read's bytes to the connection: to TLS when it has
+// it, else to OnData.
 func (c *conn) deliver(data []byte) {
+	if t := c.tlsOf(); t != nil {
+		if t.live {
+			c.deliverTLS(t, data)
+		} else {
+			c.handshakeInput(t, data)
+		}
+		return
+	}
+	c.deliverPlain(data)
+}
+
+// deliverPlain hands data, with what was left over, to OnData.
+func (c *conn) deliverPlain(data []byte) {
 	l := c.loop
 	defer c.accountInput()
 	view, err := c.feed(data, l.opts.MaxBufferedInput)
@@ -127,10 +157,12 @@ func (c *conn) ResumeRead() {
 	if c.state&stReadPaused != 0 {
 		c.state &^= stReadPaused
 		c.updateInterest()
-		if l := c.loop; len(c.in) > 0 && l.opts.Codec != nil && l.cur != c {
+		if l := c.loop; len(c.in) > 0 && (l.opts.Codec != nil || c.tlsOf() != nil) && l.cur != c {
 			// Frames read before the pause wait in the input buffer: the
 			// loop hands them over later in this round (inside c's own
-			// OnFrame the frame loop simply goes on).
+			// OnFrame the frame loop simply goes on). So does input that
+			// TLS decrypted while reading was paused: the kernel may have
+			// nothing more to say about it.
 			l.resumed = append(l.resumed, c)
 		}
 	}

@@ -18,6 +18,19 @@ func (c *conn) Writev(bs [][]byte) (int, error) {
 	if err := c.admit(n); err != nil {
 		return 0, err
 	}
+	if t := c.tlsOf(); t != nil {
+		// One record for the lot, not one per buffer.
+		l := c.loop
+		l.join = l.join[:0]
+		for _, b := range bs {
+			l.join = append(l.join, b...)
+		}
+		c.writeTLS(t, l.join)
+		if cap(l.join) > 1<<20 {
+			l.join = nil
+		}
+		return n, nil
+	}
 	for _, b := range bs {
 		c.queue(b)
 	}
@@ -135,6 +148,9 @@ func (c *conn) resumeProducers() {
 }
 
 func (c *conn) WriteShared(s *Shared) (int, error) {
+	if c.tlsOf() != nil {
+		return c.Write(s.Bytes()) // encrypted for this connection alone
+	}
 	n := s.Len()
 	if err := c.admit(n); err != nil || n == 0 {
 		return 0, err
@@ -147,7 +163,17 @@ func (c *conn) WriteShared(s *Shared) (int, error) {
 	return n, nil
 }
 
+// queue puts p on the outbound queue, encrypted on a TLS connection.
 func (c *conn) queue(p []byte) {
+	if t := c.tlsOf(); t != nil {
+		c.writeTLS(t, p)
+		return
+	}
+	c.queueRaw(p)
+}
+
+// queueRaw puts p on the outbound queue as it is.
+func (c *conn) queueRaw(p []byte) {
 	c.outQueue().write(p)
 	c.loop.cnt.outBytes.Add(int64(len(p)))
 	c.markDirty()

@@ -26,6 +26,7 @@ type Group struct {
 	rr     atomic.Uint32
 	stop   chan struct{} // closed by Stop: stops the watchdog
 	lim    *limiter
+	tls    *tlsServer   // Config.TLS's handshakes (tls.go); nil: plain TCP
 	budget atomic.Int64 // the memory budget (budget.go); 0: none
 	shared atomic.Int64 // bytes of the Shareds some queue holds, each once: no loop's own
 	// budgetHold: output from outside a read passed the soft budget; no
@@ -77,6 +78,9 @@ func NewGroup(h Handler, cfg Config) (*Group, error) {
 		closeLog:  logLimiter{interval: time.Second},
 	}
 	e.budget.Store(cfg.MemoryBudget)
+	if cfg.TLS != nil {
+		e.tls = newTLSServer(&cfg)
+	}
 	for i := range cfg.Loops {
 		l, err := newLoop(e, i)
 		if err != nil {
@@ -236,6 +240,9 @@ func (e *Group) Stop() {
 			l.requestStop()
 		}
 		e.wg.Wait()
+		if e.tls != nil {
+			e.tls.wg.Wait() // every handshake's connection has closed: they end
+		}
 		e.sys.stop()
 	})
 }
@@ -248,6 +255,10 @@ func (e *Group) Stats() Stats {
 	}
 	st.sum()
 	st.OutboundBytes += e.shared.Load()
+	if e.tls != nil {
+		st.TLSHandshakes = e.tls.handshakes.Load()
+		st.TLSHandshakeFailures = e.tls.failures.Load()
+	}
 	return st
 }
 

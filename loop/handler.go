@@ -247,6 +247,7 @@ func detect(h Handler) handlers {
 const (
 	sigWake uint32 = 1 << iota
 	sigClose
+	sigTLS // the handshake goroutine wrote or ended (tls.go)
 )
 
 // Timer is a function scheduled with Conn.AfterFunc or Loop.AfterFunc, an

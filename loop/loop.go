@@ -29,6 +29,8 @@ type Loop struct {
 
 	conns         []*conn    // indexed by descriptor
 	freeExts      []*connExt // see newExt
+	plain         []byte     // TLS: decrypted input, one record (made at the first)
+	join          []byte     // TLS: a Writev's buffers, joined into one record
 	listeners     []*listener
 	buf           []byte // shared read buffer
 	cur           *conn  // connection inside OnData, whose input is view
@@ -357,7 +359,8 @@ func (l *Loop) retryReads() {
 }
 
 // deliverResumed hands the connections that ResumeRead let read again
-// the frames they had buffered when they were paused.
+// the frames (or, with TLS, the input) they had buffered when they were
+// paused.
 func (l *Loop) deliverResumed() {
 	for len(l.resumed) > 0 { // a handler may resume others meanwhile
 		rs := l.resumed
@@ -365,7 +368,7 @@ func (l *Loop) deliverResumed() {
 		for i, c := range rs {
 			rs[i] = nil
 			if c.state&(stClosed|stClosing|stReadPaused|stBudgetPaused) == 0 && c.pauses == 0 && len(c.in) > 0 {
-				c.deliver(nil)
+				c.deliverPlain(nil) // TLS decrypted it already
 			}
 		}
 	}
@@ -477,6 +480,10 @@ func (l *Loop) register(fd int, peer any, ln *listener) *conn {
 	l.cnt.conns.Add(1)
 	if d := l.opts.IdleTimeout; d > 0 {
 		c.SetIdleTimeout(d)
+	}
+	if s := l.e.tls; s != nil {
+		c.startTLS(s) // OnOpen once the handshake is done
+		return c
 	}
 	if err := l.call(cbOpen, c, nil); err != nil {
 		c.closeNow(err)

@@ -61,6 +61,11 @@ func (l *Loop) drainConn(c *conn, spread int64) {
 	if c.state&(stClosed|stClosing) != 0 {
 		return
 	}
+	if c.state&stHandshake != 0 {
+		// Nothing of it was accepted yet: it goes as the listener did.
+		c.closeNow(ErrStopped)
+		return
+	}
 	x := c.extra()
 	x.dl.lastActive = l.now // quiet is counted from the goodbye on
 	if spread > 0 {

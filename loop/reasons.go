@@ -54,7 +54,8 @@ func ReasonOf(err error) CloseReason {
 		return ReasonTimeout
 	case errors.As(err, &pe):
 		return ReasonPanic
-	case errors.Is(err, ErrInputTooLarge), errors.Is(err, codec.ErrFrameTooLarge), errors.Is(err, codec.ErrMalformed):
+	case errors.Is(err, ErrInputTooLarge), errors.Is(err, codec.ErrFrameTooLarge), errors.Is(err, codec.ErrMalformed),
+		errors.As(err, new(*TLSError)), errors.Is(err, ErrNotTLS), errors.Is(err, ErrTLSTruncated):
 		return ReasonProtocolError
 	case isReset(err):
 		return ReasonReset

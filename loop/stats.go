@@ -12,6 +12,9 @@ import "sync/atomic"
 type Stats struct {
 	LoopStats
 	Loops []LoopStats
+	// TLSHandshakes and TLSHandshakeFailures count the handshakes that
+	// succeeded and those that failed, timed out or were abandoned (Config.TLS).
+	TLSHandshakes, TLSHandshakeFailures uint64
 }
 
 // LoopStats are the counters of one loop (or, in Stats, their totals).

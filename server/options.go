@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -213,5 +214,28 @@ func WithTuning(t Tuning) Option {
 			o.cfg.SpinRounds = 0
 		}
 		o.cfg.EdgeTriggered = o.cfg.EdgeTriggered || t.EdgeTriggered
+	})
+}
+
+// WithTLS serves TLS (1.2 and 1.3) with cfg, on the loops and with
+// crypto/tls as the standard library ships it: each handshake runs on a
+// goroutine of a bounded set (WithTLSHandshakes), never one per idle
+// connection, and records are then decrypted and encrypted on the
+// connection's loop. The handler sees a connection, with its plaintext,
+// once its handshake has succeeded. cfg is cloned; it needs a certificate
+// (Certificates, GetCertificate or GetConfigForClient), and NextProtos
+// names what ALPN may choose (say "http/1.1" for HTTP). See loop/tls.go
+// for how a non-blocking tls.Conn is driven, and why it is correct.
+func WithTLS(cfg *tls.Config) Option {
+	return optionFunc(func(o *options) { o.cfg.TLS = cfg })
+}
+
+// WithTLSHandshakes bounds the TLS handshakes: each must finish within
+// timeout of its accept (default 10s), and at most max run at once
+// (default 1024); the others wait, their input bounded, within their
+// timeout.
+func WithTLSHandshakes(timeout time.Duration, max int) Option {
+	return optionFunc(func(o *options) {
+		o.cfg.HandshakeTimeout, o.cfg.MaxHandshakes = timeout, max
 	})
 }

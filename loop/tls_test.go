@@ -1,0 +1,299 @@
+package loop
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoalnet/shoal/internal/devcert"
+)
+
+// tlsEcho echoes, and records the close reasons and how many it opened.
+type tlsEcho struct {
+	mu     sync.Mutex
+	opened int
+	closed []error
+	done   chan error
+}
+
+func (h *tlsEcho) OnOpen(Conn) {
+	h.mu.Lock()
+	h.opened++
+	h.mu.Unlock()
+}
+
+func (h *tlsEcho) OnData(c Conn) {
+	in, _ := c.Peek(0)
+	c.Write(in)
+	c.Discard(len(in))
+}
+
+func (h *tlsEcho) OnClose(_ Conn, err error) {
+	h.mu.Lock()
+	h.closed = append(h.closed, err)
+	h.mu.Unlock()
+	if h.done != nil {
+		h.done <- err
+	}
+}
+
+// testTLS is a server certificate for 127.0.0.1 and a pool that trusts it.
+func testTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	ca, err := devcert.NewCA("loop test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, ca.Pool()
+}
+
+// newTLSGroup starts a TLS group for h on engine.
+func newTLSGroup(t *testing.T, h Handler, engine Engine, tune func(*Config)) (*Group, string, *x509.CertPool) {
+	t.Helper()
+	srv, pool := testTLS(t)
+	cfg := DefaultConfig()
+	cfg.Loops, cfg.Engine, cfg.TimerTick, cfg.TLS = 2, engine, 10*time.Millisecond, srv
+	if tune != nil {
+		tune(&cfg)
+	}
+	g, err := NewGroup(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Adopt(ln); err != nil {
+		t.Fatal(err)
+	}
+	return g, ln.Addr().String(), pool
+}
+
+func dialTLS(t *testing.T, addr string, pool *x509.CertPool, version uint16) *tls.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}
+
+// TestTLSEcho: TLS 1.2 and 1.3 on both engines, with Go's client: small
+// messages, a 4 MiB one (records split across reads and many records in
+// one), bytes sent right behind the handshake, and the server's close
+// with close_notify (the client reads io.EOF, not a truncation).
+func TestTLSEcho(t *testing.T) {
+	for _, e := range engines() {
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			h := &tlsEcho{}
+			g, addr, pool := newTLSGroup(t, h, e, nil)
+			c := dialTLS(t, addr, pool, v)
+			if got := c.ConnectionState().Version; got != v {
+				t.Fatalf("version %x, want %x", got, v)
+			}
+			for _, msg := range [][]byte{[]byte("hello"), bytes.Repeat([]byte("x"), 100)} {
+				if _, err := c.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("echo: %q, %v", got, err)
+				}
+			}
+			big := make([]byte, 4<<20)
+			rand.Read(big)
+			werr := make(chan error, 1)
+			go func() { _, err := c.Write(big); werr <- err }()
+			got := make([]byte, len(big))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("engine %v, TLS %x: 4 MiB echo: %v, equal %v", e, v, err, bytes.Equal(got, big))
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+
+			// The server closes: close_notify, then FIN.
+			g.Drain(t.Context())
+			if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("engine %v, TLS %x: after the server's close: %d, %v (want io.EOF: close_notify)", e, v, n, err)
+			}
+			c.Close()
+			st := g.Stats()
+			if st.TLSHandshakes != 1 || st.TLSHandshakeFailures != 0 {
+				t.Errorf("handshakes %d, failures %d", st.TLSHandshakes, st.TLSHandshakeFailures)
+			}
+		}
+	}
+}
+
+// TestTLSFirstBytesWithTheHandshake: application data the client writes
+// right behind its Finished (in the same read as the handshake's end) is
+// served.
+func TestTLSClientSpeaksFirst(t *testing.T) {
+	for _, e := range engines() {
+		_, addr, pool := newTLSGroup(t, &tlsEcho{}, e, nil)
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		// Write starts the handshake and sends the data with the client's
+		// last flight.
+		if _, err := c.Write([]byte("first")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "first" {
+			t.Fatalf("%q, %v", got, err)
+		}
+		// The client's close_notify ends the connection on the server.
+		c.Close()
+	}
+}
+
+// TestTLSClientCloseNotify: the client's close_notify is the end of its
+// input: the server closes with io.EOF.
+func TestTLSClientCloseNotify(t *testing.T) {
+	for _, e := range engines() {
+		h := &tlsEcho{done: make(chan error, 1)}
+		_, addr, pool := newTLSGroup(t, h, e, nil)
+		c := dialTLS(t, addr, pool, 0)
+		c.Write([]byte("x"))
+		io.ReadFull(c, make([]byte, 1))
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-h.done; err != io.EOF {
+			t.Fatalf("engine %v: closed with %v, want io.EOF", e, err)
+		}
+		c.Close()
+	}
+}
+
+// TestTLSBadInput: garbage instead of a ClientHello, plain HTTP, and a
+// ClientHello that never finishes each close the connection with a typed
+// reason, without OnOpen or OnClose, while a good client is served.
+func TestTLSBadInput(t *testing.T) {
+	for _, e := range engines() {
+		h := &tlsEcho{}
+		g, addr, pool := newTLSGroup(t, h, e, func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
+		good := dialTLS(t, addr, pool, 0)
+		for _, bad := range [][]byte{
+			[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+			{0x16, 0x03, 0x01, 0xff, 0xff},          // a record longer than a ClientHello may be
+			{0x16, 0x03, 0x01, 0x00, 0x40, 1, 0, 0}, // a ClientHello that never finishes
+			{},                                      // nothing at all
+		} {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write(bad)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := io.Copy(io.Discard, c); err != nil || n != 0 {
+				t.Fatalf("engine %v, %q: read %d bytes, %v; want a close and nothing else", e, bad, n, err)
+			}
+			c.Close()
+		}
+		good.Write([]byte("still"))
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(good, got); err != nil || string(got) != "still" {
+			t.Fatalf("good client: %q, %v", got, err)
+		}
+		good.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for g.Stats().TLSHandshakeFailures < 4 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		st := g.Stats()
+		h.mu.Lock()
+		opened := h.opened
+		h.mu.Unlock()
+		if st.TLSHandshakes != 1 || st.TLSHandshakeFailures != 4 || opened != 1 {
+			t.Errorf("engine %v: %d handshakes, %d failures, %d opened; want 1, 4, 1", e, st.TLSHandshakes, st.TLSHandshakeFailures, opened)
+		}
+	}
+}
+
+// TestTLSHandshakeLimit: with one handshake at a time, many clients at
+// once all get through, in turn.
+func TestTLSHandshakeLimit(t *testing.T) {
+	for _, e := range engines() {
+		g, addr, pool := newTLSGroup(t, &tlsEcho{}, e, func(c *Config) { c.MaxHandshakes = 1 })
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for range 50 {
+			wg.Go(func() {
+				c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				c.Write([]byte("hi"))
+				if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("engine %v: %v", e, err)
+		}
+		if st := g.Stats(); st.TLSHandshakes != 50 {
+			t.Errorf("engine %v: %d handshakes, want 50", e, st.TLSHandshakes)
+		}
+	}
+}
+
+// TestTLSHandshakeFailure: a client that trusts another CA fails the
+// handshake; the server closes it with a TLSError it never shows the
+// handler.
+func TestTLSHandshakeFailure(t *testing.T) {
+	for _, e := range engines() {
+		h := &tlsEcho{}
+		g, addr, _ := newTLSGroup(t, h, e, nil)
+		_, other := testTLS(t)
+		_, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: other})
+		var uerr *tls.CertificateVerificationError
+		if !errors.As(err, &uerr) {
+			t.Fatalf("engine %v: %v, want a certificate verification error", e, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for g.Stats().TLSHandshakeFailures < 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		h.mu.Lock()
+		opened := h.opened
+		h.mu.Unlock()
+		if st := g.Stats(); st.TLSHandshakeFailures != 1 || opened != 0 {
+			t.Errorf("engine %v: %d failures, %d opened", e, st.TLSHandshakeFailures, opened)
+		}
+	}
+}
+
+func TestTLSConfigNeedsACertificate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TLS = &tls.Config{}
+	if _, err := NewGroup(NopHandler{}, cfg); err == nil {
+		t.Fatal("no error for a TLS config without a certificate")
+	}
+}
