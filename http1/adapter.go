@@ -82,6 +82,7 @@ func (a *adapter) ServeHTTP1(w *ResponseWriter, r *Request) {
 	if cs.ctx == nil { // one context per connection, ended when it closes
 		cs.ctx, cs.cancel = context.WithCancel(context.Background())
 		cs.remote = w.c.RemoteAddr().String()
+		cs.tls = w.c.TLS()
 	}
 	req, err := newHTTPRequest(cs, r)
 	if err != nil {
@@ -169,7 +170,7 @@ func newHTTPRequest(cs *connState, r *Request) (*http.Request, error) {
 	default:
 		req.Host = string(r.Host)
 	}
-	req.RemoteAddr, req.RequestURI = cs.remote, target
+	req.RemoteAddr, req.RequestURI, req.TLS = cs.remote, target, cs.tls
 	req.Close = !r.KeepAlive
 	req.ContentLength, req.Body = int64(len(r.Body)), http.NoBody
 	if r.Chunked {

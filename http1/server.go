@@ -2,6 +2,7 @@ package http1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strconv"
 	"sync"
@@ -210,8 +211,9 @@ type connState struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	remote   string
-	eof      bool // the peer closed its side
-	draining bool // the server is shutting down: the next response closes
+	tls      *tls.ConnectionState // the adapter's Request.TLS (nil: plain)
+	eof      bool                 // the peer closed its side
+	draining bool                 // the server is shutting down: the next response closes
 }
 
 // OnOpen prepares a connection.

@@ -11,4 +11,7 @@ require (
 	github.com/gorilla/websocket v1.5.3
 )
 
-require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+require (
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/shoalnet/shoal v0.0.0-00010101000000-000000000000
+)

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"net"
 	"time"
 )
@@ -202,6 +203,10 @@ type Conn interface {
 	LocalAddr() net.Addr
 	// RemoteAddr returns the peer's address. Safe for concurrent use.
 	RemoteAddr() net.Addr
+	// TLS returns the state of the connection's TLS (version, cipher
+	// suite, SNI, ALPN, resumption), or nil on a plain connection. Loop
+	// only.
+	TLS() *tls.ConnectionState
 	// LoopIndex returns the index of the loop that owns the connection.
 	// Safe for concurrent use.
 	LoopIndex() int

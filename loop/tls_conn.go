@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 )
@@ -14,6 +15,15 @@ func (c *conn) tlsOf() *tlsConn {
 		return x.tls
 	}
 	return nil
+}
+
+func (c *conn) TLS() *tls.ConnectionState {
+	t := c.tlsOf()
+	if t == nil || !t.live {
+		return nil
+	}
+	st := t.tc.ConnectionState()
+	return &st
 }
 
 // startTLS begins a TLS connection at accept: the handshake timeout runs

@@ -18,15 +18,20 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalnet/shoal/admin"
+	"github.com/shoalnet/shoal/certfile"
 	"github.com/shoalnet/shoal/governor"
+	"github.com/shoalnet/shoal/internal/devcert"
 	"github.com/shoalnet/shoal/server"
 	"github.com/shoalnet/shoal/shutdown"
 )
@@ -47,7 +52,13 @@ type Config struct {
 	RestartTimeout time.Duration // how long a new process may take to be ready
 	PIDFile        string        // where the serving process writes its PID (empty: nowhere)
 
-	rs *restarter // set by Listen when Restart is on
+	// TLS: a certificate and key from files (reloaded on SIGHUP and when
+	// they change), or, with DevTLS, one made at start for localhost.
+	TLSCert, TLSKey string
+	DevTLS          bool
+
+	rs    *restarter      // set by Listen when Restart is on
+	certs *certfile.Certs // set by TLSOptions from TLSCert and TLSKey
 }
 
 // Flags registers the shared flags on fs; admin is the example's default
@@ -62,12 +73,56 @@ func (c *Config) Flags(fs *flag.FlagSet, admin string) {
 	fs.BoolVar(&c.RestartOnHUP, "restart-on-hup", false, "SIGHUP restarts too (with -restart)")
 	fs.DurationVar(&c.RestartTimeout, "restart-timeout", 30*time.Second, "how long a new process may take to be ready before the restart is given up")
 	fs.StringVar(&c.PIDFile, "pid-file", "", "write the PID of the serving process here (it changes at each restart)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve TLS with this certificate chain (PEM; with -tls-key; reloaded on SIGHUP and when the file changes)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of -tls-cert (PEM)")
+	fs.BoolVar(&c.DevTLS, "dev-tls", false, "serve TLS with a certificate for localhost made at start, signed by a new CA whose certificate is written next to the binary's temp files (local use only)")
+}
+
+// TLSOptions returns the server options of the TLS flags (none without
+// them): TLS 1.2 and 1.3, ALPN http/1.1, the certificate from -tls-cert and
+// -tls-key (reloaded by Run) or from -dev-tls. With -dev-tls it writes the
+// CA's certificate to a file and logs its path, for curl --cacert.
+func (c *Config) TLSOptions(log *slog.Logger) ([]server.Option, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	switch {
+	case c.DevTLS && (c.TLSCert != "" || c.TLSKey != ""):
+		return nil, errors.New("serve: -dev-tls and -tls-cert/-tls-key exclude each other")
+	case c.DevTLS:
+		cert, ca, err := devcert.Local()
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.CreateTemp("", "shoal-dev-ca-*.pem")
+		if err != nil {
+			return nil, err
+		}
+		f.Write(ca.PEM())
+		f.Close()
+		log.Warn("serving TLS with a development certificate for localhost", "ca_file", f.Name())
+		cfg.Certificates = []tls.Certificate{cert}
+	case c.TLSCert != "" || c.TLSKey != "":
+		if c.TLSCert == "" || c.TLSKey == "" {
+			return nil, errors.New("serve: -tls-cert and -tls-key go together")
+		}
+		certs, err := certfile.Load(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		c.certs = certs
+		cfg.GetCertificate = certs.GetCertificate
+	default:
+		return nil, nil
+	}
+	return []server.Option{server.WithTLS(cfg)}, nil
 }
 
 // ServerOptions returns the server options the shared flags imply.
 func (c *Config) ServerOptions() []server.Option {
 	return []server.Option{server.WithLoopStats(c.Admin != ""), server.WithDrainQuiet(c.DrainQuiet)}
 }
+
+// certWatchInterval is how often Run looks at the certificate files.
+const certWatchInterval = 2 * time.Second
 
 // Run serves ln with s until a signal (or a failure) and returns the exit
 // code of the shutdown: 0 graceful, 1 a hook failed or serving could not
@@ -115,6 +170,28 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 	for _, h := range hooks {
 		coord.Add(h.Phase, h.Name, h.Fn)
 	}
+	var reloads []func()
+	if certs := c.certs; certs != nil {
+		reload := func() {
+			switch changed, err := certs.Reload(); {
+			case err != nil:
+				log.Error("certificate reload failed; the one in use stays", "err", err)
+			case changed:
+				log.Info("certificate reloaded", "subject", certs.Current().Leaf.Subject.String(),
+					"not_after", certs.Current().Leaf.NotAfter)
+			}
+		}
+		reloads = append(reloads, reload)
+		ctx, stop := context.WithCancel(context.Background())
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			certs.Watch(ctx, certWatchInterval, func(err error) {
+				log.Error("certificate files changed but do not load; the one in use stays", "err", err)
+			})
+		}()
+		defer func() { stop(); <-watched }()
+	}
 	start := func() error { return s.Start(ln) }
 	if rs := c.rs; rs != nil {
 		start = func() error { return rs.start(s, ln) }
@@ -125,8 +202,15 @@ func Run(s *server.Server, ln net.Listener, c Config, log *slog.Logger, hooks ..
 		restart, stop := rs.watch(log, func() { go coord.Shutdown() })
 		defer stop()
 		if c.RestartOnHUP {
-			coord.OnReload(func() { go restart() })
+			reloads = append(reloads, func() { go restart() })
 		}
+	}
+	if len(reloads) > 0 {
+		coord.OnReload(func() {
+			for _, fn := range reloads {
+				fn()
+			}
+		})
 	}
 	if err := start(); err != nil {
 		log.Error("serve failed", "err", err)

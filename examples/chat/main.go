@@ -94,6 +94,12 @@ func run(cfg config) int {
 	}
 	defer ch.Close()
 	opts := append(cfg.ops.ServerOptions(), server.WithLogger(log))
+	tlsOpts, err := cfg.ops.TLSOptions(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chat:", err)
+		return 1
+	}
+	opts = append(opts, tlsOpts...)
 	if cfg.loops > 0 {
 		opts = append(opts, server.WithLoops(cfg.loops))
 	}

@@ -75,6 +75,12 @@ func run(addr string, loops int, nethttp bool, workers int, ops serve.Config) in
 		h = http1.Adapt(mux(), http1.AdapterConfig{Workers: workers, Logger: log})
 	}
 	opts := append(ops.ServerOptions(), server.WithLogger(log))
+	tlsOpts, err := ops.TLSOptions(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "http:", err)
+		return 1
+	}
+	opts = append(opts, tlsOpts...)
 	if loops > 0 {
 		opts = append(opts, server.WithLoops(loops))
 	}

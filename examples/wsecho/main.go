@@ -46,6 +46,12 @@ func run(addr string, loops int, cfg ws.Config, ops serve.Config) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	up := ws.NewUpgrader(echo{}, cfg)
 	opts := append(ops.ServerOptions(), server.WithLogger(log))
+	tlsOpts, err := ops.TLSOptions(log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsecho:", err)
+		return 1
+	}
+	opts = append(opts, tlsOpts...)
 	if loops > 0 {
 		opts = append(opts, server.WithLoops(loops))
 	}
