@@ -107,9 +107,9 @@ type pageResult struct {
 }
 
 // newBrowser starts headless Chromium for the test: Debian's binary, with
-// the flags for running as root in a container. Its output and the page's
+// the flags for running as root in a container, and extra. Its output and the page's
 // log (network errors included) go to the test's log if the test fails.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exe := debianChromium
 	if _, err := os.Stat(exe); err != nil {
@@ -124,6 +124,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	pageLog := &logBuffer{}

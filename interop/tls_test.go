@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
 	"github.com/shoalnet/shoal/internal/devcert"
@@ -395,4 +396,89 @@ func (w *byteWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// trustingHome makes a home directory whose NSS certificate store (the
+// one Chromium reads on Linux) trusts the test's CA.
+func trustingHome(t *testing.T, p *testPKI) string {
+	t.Helper()
+	certutil := needTool(t, "certutil")
+	home := t.TempDir()
+	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
+	os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700)
+	for _, args := range [][]string{
+		{"-d", db, "-N", "--empty-password"},
+		{"-d", db, "-A", "-t", "C,,", "-n", "shoal interop test CA", "-i", p.caFile},
+	} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return home
+}
+
+// TestChromiumChatTLS: headless Chromium, trusting a CA the test made,
+// loads the chat page over https and talks over wss: two pages see each
+// other and exchange messages.
+func TestChromiumChatTLS(t *testing.T) {
+	p := newPKI(t)
+	home := trustingHome(t, p)
+	browser := newBrowser(t, chromedp.Env("HOME="+home))
+	s := startProcess(t, "chat", chatBinary(t), append([]string{"-dev", "-addr", "127.0.0.1:0", "-admin", "", "-loops", "2"}, p.args()...)...)
+	origin := "https://localhost:" + s.Addr[strings.LastIndex(s.Addr, ":")+1:]
+	alice := openPage(t, browser, "alice", origin+"/?user=alice&rooms=lobby")
+	bob := openPage(t, browser, "bob", origin+"/?user=bob&rooms=lobby")
+	for _, pg := range []*chatPage{alice, bob} {
+		if tr := eval[string](pg, `document.querySelector("#status").dataset.transport`); tr != "ws" {
+			t.Fatalf("%s's transport: %q, want ws", pg.name, tr)
+		}
+		if proto := eval[string](pg, `location.protocol`); proto != "https:" {
+			t.Fatalf("%s's page came over %q", pg.name, proto)
+		}
+	}
+	alice.presence(2)
+	alice.send("over wss")
+	bob.shows("over wss")
+	bob.send("and back")
+	alice.shows("and back")
+	s.stop(t)
+}
+
+// TestTLSRenegotiation: openssl s_client asks for a renegotiation (its
+// "R" command) on a TLS 1.2 connection: the server refuses it and closes
+// that connection, and goes on serving others.
+func TestTLSRenegotiation(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	p := newPKI(t)
+	s := startHTTPS(t, p)
+	cmd := exec.Command(openssl, "s_client", "-connect", s.Addr, "-tls1_2", "-CAfile", p.caFile, "-servername", "localhost")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the handshake
+	io.WriteString(in, "R\n")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(testWithin):
+		cmd.Process.Kill()
+		t.Fatalf("s_client still connected after asking to renegotiate:\n%s", out.String())
+	}
+	in.Close()
+	if !strings.Contains(out.String(), "RENEGOTIATING") || !strings.Contains(out.String(), "alert") {
+		t.Fatalf("no renegotiation attempted:\n%s", out.String())
+	}
+	t.Logf("s_client:\n%s", out.String()[max(0, out.Len()-400):])
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: p.client()}, Timeout: testWithin}).Get("https://" + s.Addr + "/")
+	if err != nil {
+		t.Fatalf("after the renegotiation attempt: %v", err)
+	}
+	resp.Body.Close()
 }

@@ -297,3 +297,47 @@ func TestTLSConfigNeedsACertificate(t *testing.T) {
 		t.Fatal("no error for a TLS config without a certificate")
 	}
 }
+
+// TestTLSPeerCloses: a FIN without close_notify at a record boundary ends
+// the input like a plain FIN (io.EOF); a FIN inside a record is
+// ErrTLSTruncated; a record that does not authenticate is a TLSError.
+func TestTLSPeerCloses(t *testing.T) {
+	for _, e := range engines() {
+		for _, tc := range []struct {
+			name string
+			tail []byte // raw bytes written after one whole echo, then FIN
+			want func(error) bool
+		}{
+			{"FIN at a boundary", nil, func(err error) bool { return err == io.EOF }},
+			{"FIN inside a record", []byte{0x17, 0x03, 0x03, 0x00, 0x40, 1, 2, 3}, func(err error) bool { return errors.Is(err, ErrTLSTruncated) }},
+			{"forged record", append([]byte{0x17, 0x03, 0x03, 0x00, 0x20}, make([]byte, 0x20)...), func(err error) bool {
+				var te *TLSError
+				return errors.As(err, &te) && te.Op == "record"
+			}},
+		} {
+			h := &tlsEcho{done: make(chan error, 1)}
+			_, addr, pool := newTLSGroup(t, h, e, nil)
+			raw, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Write([]byte("ping"))
+			if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+			raw.Write(tc.tail)
+			raw.(*net.TCPConn).CloseWrite()
+			select {
+			case err := <-h.done:
+				if !tc.want(err) {
+					t.Errorf("engine %v, %s: closed with %v", e, tc.name, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("engine %v, %s: not closed", e, tc.name)
+			}
+			raw.Close()
+		}
+	}
+}
