@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,8 +52,10 @@ func serverFor(proto, engine string) (func() echoServer, error) {
 		byName = wsServers
 	case "pubsub":
 		byName = pubsubServers
+	case "https":
+		byName = httpsServers
 	default:
-		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws, pubsub)", proto)
+		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws, pubsub, https)", proto)
 	}
 	newServer, ok := byName[engine]
 	if !ok {
@@ -114,16 +117,23 @@ var (
 
 // nethttp: net/http, its Server with the header limit of the raw servers.
 
-type nethttpHello struct{ stopper }
+type nethttpHello struct {
+	tls *tls.Config // https: crypto/tls on its goroutine per connection
+	stopper
+}
 
 func (s *nethttpHello) Serve(addr string, _ int) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(helloHandler), MaxHeaderBytes: httpMaxHeader}
+	srv := &http.Server{Handler: http.HandlerFunc(helloHandler), MaxHeaderBytes: httpMaxHeader, TLSConfig: s.tls}
 	s.set(func() { srv.Close() })
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := srv.Serve
+	if s.tls != nil {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

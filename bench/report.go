@@ -22,6 +22,7 @@ type results struct {
 	ws       *wsResults
 	wsIdle   *wsIdleResults
 	pubsub   *pubsubResults
+	tls      *tlsResults
 }
 
 // outcome is what the run of every scenario has: whether it produced

@@ -36,6 +36,7 @@ var scenarios = []scenario{
 	wsScenario{},
 	wsScenario{idle: true},
 	pubsubScenario{},
+	tlsScenario{},
 }
 
 // scenarioNamed returns the scenario called name, or nil.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -109,12 +110,14 @@ func (s *stopper) Stop() {
 type shoalServer struct {
 	handler server.Handler
 	metrics bool
-	budget  int64 // server.WithMemoryBudget; 0: none
+	budget  int64       // server.WithMemoryBudget; 0: none
+	tls     *tls.Config // server.WithTLS; nil: none
 	stopper
 }
 
 func (e *shoalServer) Serve(addr string, loops int) error {
-	s, err := server.New(e.handler, server.WithLoops(loops), server.WithLoopStats(e.metrics), server.WithMemoryBudget(e.budget))
+	s, err := server.New(e.handler, server.WithLoops(loops), server.WithLoopStats(e.metrics), server.WithMemoryBudget(e.budget),
+		server.WithTLS(e.tls))
 	if err != nil {
 		return err
 	}
