@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -131,6 +132,9 @@ func (s *nethttpHello) Serve(addr string, _ int) error {
 	s.set(func() { srv.Close() })
 	serve := srv.Serve
 	if s.tls != nil {
+		// A client of the handshake load stopped mid-handshake by the end
+		// of a run is logged by net/http: not the report's business.
+		srv.ErrorLog = log.New(io.Discard, "", 0)
 		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
 	}
 	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
