@@ -1,9 +1,12 @@
 package main
 
 import (
+	"log"
 	"net/http"
+	"os"
 	"sync"
 
+	llibtls "github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
@@ -73,5 +76,24 @@ func nbioHTTPEngine(addr string, loops int) nbioEngine {
 		Handler:   http.HandlerFunc(helloHandler),
 		ReadLimit: nbioHTTPMaxRead,
 		MaxLoad:   1 << 20, // its default refuses connections beyond 10,000
+	})
+}
+
+// nbioHTTPSEngine is nbhttp over TLS, as nbio ships it: its fork of
+// crypto/tls (lesismal/llib/std/crypto/tls), records on its goroutine
+// pool.
+func nbioHTTPSEngine(addr string, loops int) nbioEngine {
+	cert, err := llibtls.LoadX509KeyPair(os.Getenv(tlsCertEnv), os.Getenv(tlsKeyEnv))
+	if err != nil {
+		log.Fatalf("nbio https server: %v", err)
+	}
+	return nbhttp.NewEngine(nbhttp.Config{
+		Network:   "tcp",
+		AddrsTLS:  []string{addr},
+		TLSConfig: &llibtls.Config{Certificates: []llibtls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
+		NPoller:   loops,
+		Handler:   http.HandlerFunc(helloHandler),
+		ReadLimit: nbioHTTPMaxRead,
+		MaxLoad:   1 << 20,
 	})
 }

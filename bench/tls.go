@@ -23,9 +23,10 @@ import (
 
 // The TLS scenario: full handshakes, HTTPS keep-alive requests and idle
 // TLS connections, against shoal (http1 on the loops with server.WithTLS)
-// and net/http with crypto/tls (a goroutine per connection). Both use
-// crypto/tls of the same Go with the same certificate (ECDSA P-256) and
-// its defaults (TLS 1.3, X25519MLKEM768).
+// net/http with crypto/tls (a goroutine per connection), and nbio's
+// nbhttp with its fork of crypto/tls. shoal and net/http use crypto/tls
+// of the same Go, the same certificate (ECDSA P-256) and its defaults
+// (TLS 1.3, X25519MLKEM768); nbio's fork, older, has no post-quantum key exchange.
 
 // httpsServers are the HTTPS hello servers (-serve ENGINE -proto https).
 var httpsServers = map[string]func() echoServer{
@@ -33,10 +34,11 @@ var httpsServers = map[string]func() echoServer{
 		return &shoalServer{handler: http1.NewServer(http1.HandlerFunc(shoalHello), http1.Config{}), tls: benchTLS()}
 	},
 	"nethttp": func() echoServer { return &nethttpHello{tls: benchTLS()} },
+	"nbio":    func() echoServer { return &nbioServer{build: nbioHTTPSEngine} },
 }
 
 // tlsEngines are the engines of the TLS scenario, the baseline first.
-var tlsEngines = []string{"nethttp", "shoal"}
+var tlsEngines = []string{"nethttp", "shoal", "nbio"}
 
 // The certificate the orchestrator makes and its servers load.
 const (
@@ -134,10 +136,14 @@ func (tlsScenario) run(o options, res *results) (failed bool) {
 		}
 	}
 	failed = alternate(o, tlsEngines, fmt.Sprintf("tls handshakes %dc", tlsHandshakers), o.warmup+o.duration+time.Second, r.handshakes,
-		func(e string) (tlsRun, error) { return tlsMeasure(start(e), o, func(addr string) tlsLoad { return handshakeLoad(addr, client) }) },
+		func(e string) (tlsRun, error) {
+			return tlsMeasure(start(e), o, func(addr string) tlsLoad { return handshakeLoad(addr, client) })
+		},
 		summary("handshakes")) || failed
 	failed = alternate(o, tlsEngines, fmt.Sprintf("https %dc", tlsConns), o.warmup+o.duration+time.Second, r.requests,
-		func(e string) (tlsRun, error) { return tlsMeasure(start(e), o, func(addr string) tlsLoad { return requestLoad(addr, client) }) },
+		func(e string) (tlsRun, error) {
+			return tlsMeasure(start(e), o, func(addr string) tlsLoad { return requestLoad(addr, client) })
+		},
 		summary("requests")) || failed
 	failed = alternate(o, tlsEngines, fmt.Sprintf("tls idle %dc", o.idleConns), idleEstimate(o.idleConns), r.idle,
 		func(e string) (idleRun, error) {
@@ -303,7 +309,7 @@ func (tlsScenario) section(b *strings.Builder, o options, res *results) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n## TLS\n\nshoal: http1 on the loops with server.WithTLS; nethttp: net/http's ServeTLS (crypto/tls on a goroutine per connection). The same crypto/tls, certificate (ECDSA P-256) and defaults (TLS 1.3). Warm-up %v, measured %v.\n", o.warmup, o.duration)
+	fmt.Fprintf(b, "\n## TLS\n\nshoal: http1 on the loops with server.WithTLS; nethttp: net/http's ServeTLS (crypto/tls on a goroutine per connection); nbio: nbhttp with its fork of crypto/tls (lesismal/llib, from Go 1.16). The same certificate (ECDSA P-256); shoal and nethttp share crypto/tls and its defaults (TLS 1.3 with X25519MLKEM768); nbio's fork, from before Go had post-quantum key exchange, negotiates a classical one. Warm-up %v, measured %v.\n", o.warmup, o.duration)
 	for _, t := range []struct {
 		title, what string
 		runs        map[string][]tlsRun
