@@ -309,7 +309,7 @@ func (tlsScenario) section(b *strings.Builder, o options, res *results) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n## TLS\n\nshoal: http1 on the loops with server.WithTLS; nethttp: net/http's ServeTLS (crypto/tls on a goroutine per connection); nbio: nbhttp with its fork of crypto/tls (lesismal/llib, from Go 1.16). The same certificate (ECDSA P-256); shoal and nethttp share crypto/tls and its defaults (TLS 1.3 with X25519MLKEM768); nbio's fork, from before Go had post-quantum key exchange, negotiates a classical one. Warm-up %v, measured %v.\n", o.warmup, o.duration)
+	fmt.Fprintf(b, "\n## TLS\n\nshoal: http1 on the loops with server.WithTLS; nethttp: net/http's ServeTLS (crypto/tls on a goroutine per connection); nbio: nbhttp with its fork of crypto/tls (lesismal/llib). The same certificate (ECDSA P-256); shoal and nethttp share crypto/tls and its defaults (TLS 1.3 with X25519MLKEM768); nbio's fork, from before Go had post-quantum key exchange, negotiates a classical one. Warm-up %v, measured %v.\n", o.warmup, o.duration)
 	for _, t := range []struct {
 		title, what string
 		runs        map[string][]tlsRun
