@@ -16,6 +16,13 @@ func newTestGroup(t *testing.T, h Handler, engine Engine, n int) (*Group, string
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Loops, cfg.Engine, cfg.TimerTick = n, engine, time.Millisecond
+	return startTestGroup(t, h, cfg)
+}
+
+// startTestGroup starts a group of h with cfg on a loopback listener and
+// stops it when the test ends.
+func startTestGroup(t *testing.T, h Handler, cfg Config) (*Group, string) {
+	t.Helper()
 	g, err := NewGroup(h, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -67,19 +67,8 @@ func newTLSGroup(t *testing.T, h Handler, engine Engine, tune func(*Config)) (*G
 	if tune != nil {
 		tune(&cfg)
 	}
-	g, err := NewGroup(h, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Stop)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Adopt(ln); err != nil {
-		t.Fatal(err)
-	}
-	return g, ln.Addr().String(), pool
+	g, addr := startTestGroup(t, h, cfg)
+	return g, addr, pool
 }
 
 func dialTLS(t *testing.T, addr string, pool *x509.CertPool, version uint16) *tls.Conn {
