@@ -31,7 +31,7 @@ func runHTTPLoad(cfg httpLoadConfig, onWindow func(start bool)) (loadResult, err
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
 	req := []byte("GET / HTTP/1.1\r\nHost: " + cfg.addr + "\r\n\r\n")
-	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, func(_ int, c *net.TCPConn) connWorker {
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, nil, func(_ int, c net.Conn) connWorker {
 		return &httpWorker{
 			c:     c,
 			req:   req,
@@ -45,7 +45,7 @@ func runHTTPLoad(cfg httpLoadConfig, onWindow func(start bool)) (loadResult, err
 
 // httpWorker drives one connection.
 type httpWorker struct {
-	c    *net.TCPConn
+	c    net.Conn
 	req  []byte  // the request, the same every time
 	in   []byte  // read but not yet parsed; its capacity bounds a response
 	out  []byte  // requests to write

@@ -55,8 +55,10 @@ func serverFor(proto, engine string) (func() echoServer, error) {
 		byName = pubsubServers
 	case "https":
 		byName = httpsServers
+	case "wss":
+		byName = wssServers
 	default:
-		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws, pubsub, https)", proto)
+		return nil, fmt.Errorf("unknown protocol %q (have echo, http, ws, pubsub, https, wss)", proto)
 	}
 	newServer, ok := byName[engine]
 	if !ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ type loadConfig struct {
 	depth    int           // messages in flight per connection
 	warmup   time.Duration // not measured
 	duration time.Duration // measured
+	tls      *tls.Config   // the connections speak TLS with it (nil: plain TCP)
 }
 
 // loadResult is what one run of the load generator measured.
@@ -75,7 +77,7 @@ func runLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 	if cfg.depth < 1 {
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
-	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, func(i int, c *net.TCPConn) connWorker {
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, nil, nil, func(i int, c net.Conn) connWorker {
 		return newLoadWorker(i, c, cfg.size, cfg.depth)
 	})
 }
@@ -87,9 +89,29 @@ func runLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 // warmup for duration (calling onWindow as runLoad does), then stops the
 // workers and adds up their tallies.
 func runClosedLoop(addr string, n int, warmup, duration time.Duration, onWindow func(start bool),
-	setup func(i int, c *net.TCPConn) error, newWorker func(i int, c *net.TCPConn) connWorker,
+	tlsCfg *tls.Config, setup func(i int, c net.Conn) error, newWorker func(i int, c net.Conn) connWorker,
 ) (loadResult, error) {
-	conns, err := dialLoad(addr, n, setup)
+	var mu sync.Mutex
+	views := make(map[*net.TCPConn]net.Conn, n) // what the workers speak on: c, or TLS over it
+	conns, err := dialLoad(addr, n, func(i int, c *net.TCPConn) error {
+		var v net.Conn = c
+		if tlsCfg != nil {
+			tc := tls.Client(c, tlsCfg)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := tc.Handshake(); err != nil {
+				return err
+			}
+			c.SetDeadline(time.Time{})
+			v = tc
+		}
+		mu.Lock()
+		views[c] = v
+		mu.Unlock()
+		if setup != nil {
+			return setup(i, v)
+		}
+		return nil
+	})
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -99,7 +121,7 @@ func runClosedLoop(addr string, n int, warmup, duration time.Duration, onWindow 
 	workers := make([]connWorker, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		w := newWorker(i, c)
+		w := newWorker(i, views[c])
 		workers[i] = w
 		wg.Go(func() { w.run(&phase) })
 	}
@@ -173,7 +195,7 @@ func (t *tally) fail(phase *atomic.Int32, err error) {
 
 // loadWorker drives one connection.
 type loadWorker struct {
-	c     *net.TCPConn
+	c     net.Conn
 	r     *bufio.Reader
 	size  int
 	depth int
@@ -190,7 +212,7 @@ type inflight struct {
 	tally
 }
 
-func newLoadWorker(id int, c *net.TCPConn, size, depth int) *loadWorker {
+func newLoadWorker(id int, c net.Conn, size, depth int) *loadWorker {
 	tmpl := make([]byte, size-stampSize)
 	for i := range tmpl {
 		tmpl[i] = byte(id*31 + i*7 + 1)

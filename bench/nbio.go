@@ -83,17 +83,22 @@ func nbioHTTPEngine(addr string, loops int) nbioEngine {
 // crypto/tls (lesismal/llib/std/crypto/tls), records on its goroutine
 // pool.
 func nbioHTTPSEngine(addr string, loops int) nbioEngine {
-	cert, err := llibtls.LoadX509KeyPair(os.Getenv(tlsCertEnv), os.Getenv(tlsKeyEnv))
-	if err != nil {
-		log.Fatalf("nbio https server: %v", err)
-	}
 	return nbhttp.NewEngine(nbhttp.Config{
 		Network:   "tcp",
 		AddrsTLS:  []string{addr},
-		TLSConfig: &llibtls.Config{Certificates: []llibtls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
+		TLSConfig: nbioTLS(),
 		NPoller:   loops,
 		Handler:   http.HandlerFunc(helloHandler),
 		ReadLimit: nbioHTTPMaxRead,
 		MaxLoad:   1 << 20,
 	})
+}
+
+// nbioTLS is benchTLS for nbio's fork of crypto/tls.
+func nbioTLS() *llibtls.Config {
+	cert, err := llibtls.LoadX509KeyPair(os.Getenv(tlsCertEnv), os.Getenv(tlsKeyEnv))
+	if err != nil {
+		log.Fatalf("nbio tls server: %v", err)
+	}
+	return &llibtls.Config{Certificates: []llibtls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
 }

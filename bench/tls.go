@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/lesismal/nbio/nbhttp"
 	"io"
 	"log"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/shoalnet/shoal/http1"
 	"github.com/shoalnet/shoal/internal/devcert"
+	"github.com/shoalnet/shoal/ws"
 )
 
 // The TLS scenario: full handshakes, HTTPS keep-alive requests and idle
@@ -36,6 +38,31 @@ var httpsServers = map[string]func() echoServer{
 	"nethttp": func() echoServer { return &nethttpHello{tls: benchTLS()} },
 	"nbio":    func() echoServer { return &nbioServer{build: nbioHTTPSEngine} },
 }
+
+// wssServers are the WebSocket echo servers over TLS (-proto wss).
+var wssServers = map[string]func() echoServer{
+	"shoal": func() echoServer {
+		return &shoalServer{handler: http1.NewServer(ws.NewUpgrader(shoalWSEcho{}, ws.Config{}), http1.Config{}), tls: benchTLS()}
+	},
+	"gorilla": func() echoServer { return &httpWSServer{handler: http.HandlerFunc(gorillaEcho), tls: benchTLS()} },
+	"nbio":    func() echoServer { return &nbioServer{build: nbioWSSEngine} },
+}
+
+// nbioWSSEngine is nbioWSEngine over its fork of crypto/tls.
+func nbioWSSEngine(addr string, loops int) nbioEngine {
+	cfg := nbioWSConfig(addr, loops)
+	cfg.Addrs, cfg.AddrsTLS, cfg.TLSConfig = nil, []string{addr}, nbioTLS()
+	return nbhttp.NewEngine(cfg)
+}
+
+// wssEngines are the engines of the WebSocket echo over TLS.
+var wssEngines = []string{"gorilla", "shoal", "nbio"}
+
+// The WebSocket echo load over TLS: the ws scenario's first load.
+const (
+	wssConns = 1000
+	wssSize  = 64
+)
 
 // tlsEngines are the engines of the TLS scenario, the baseline first.
 var tlsEngines = []string{"nethttp", "shoal", "nbio"}
@@ -97,6 +124,7 @@ func (tlsScenario) plan(o options) {
 	n := o.runs * len(tlsEngines)
 	prog.plan(2*n, o.warmup+o.duration+time.Second)
 	prog.plan(n, idleEstimate(o.idleConns))
+	prog.plan(o.runs*len(wssEngines), o.warmup+o.duration+2*time.Second)
 }
 
 // tlsRun is one run of a load: how much was done and at what server CPU.
@@ -116,6 +144,7 @@ type tlsResults struct {
 	handshakes, requests map[string][]tlsRun
 	idle                 map[string][]idleRun
 	idleN                int
+	wss                  map[string][]tlsRun
 }
 
 func (tlsScenario) run(o options, res *results) bool {
@@ -125,7 +154,8 @@ func (tlsScenario) run(o options, res *results) bool {
 		return true
 	}
 	client := &tls.Config{RootCAs: pool, ServerName: "localhost"}
-	r := &tlsResults{handshakes: map[string][]tlsRun{}, requests: map[string][]tlsRun{}, idle: map[string][]idleRun{}, idleN: o.idleConns}
+	r := &tlsResults{handshakes: map[string][]tlsRun{}, requests: map[string][]tlsRun{}, idle: map[string][]idleRun{}, idleN: o.idleConns,
+		wss: map[string][]tlsRun{}}
 	res.tls = r
 	start := func(e string) func() (*serverProc, error) {
 		return func() (*serverProc, error) { return startServeFlags(e, o.loops, "-proto", "https") }
@@ -152,16 +182,25 @@ func (tlsScenario) run(o options, res *results) bool {
 		func(r *idleRun) (*int64, string) {
 			return &r.errors, fmt.Sprintf("%.2f KiB/conn over %.0f conns, %d errors", r.kibConn, r.conns, r.errors)
 		})
-	return tlsFailed(r.handshakes) || tlsFailed(r.requests) || tlsFailed(r.idle)
+	alternate(o, wssEngines, fmt.Sprintf("wss %dc %dB", wssConns, wssSize), o.warmup+o.duration+2*time.Second, r.wss,
+		func(e string) (tlsRun, error) {
+			f, err := measureLoad(func() (*serverProc, error) { return startServeFlags(e, o.loops, "-proto", "wss") },
+				func(addr string, onWindow func(bool)) (loadResult, error) {
+					return runWSLoad(loadConfig{addr: addr, conns: wssConns, size: wssSize, depth: 1, warmup: o.warmup, duration: o.duration, tls: client}, onWindow)
+				})
+			return tlsRun{ok: err == nil && f.perSec > 0, perSec: f.perSec, cpuSec: f.cpuSec, perCPU: f.perCPU, rssMiB: f.rssMiB, errors: f.errors}, err
+		},
+		summary("msgs"))
+	return tlsFailed(r.handshakes) || tlsFailed(r.requests) || tlsFailed(r.idle) || tlsFailed(r.wss)
 }
 
-// tlsFailed says whether a run of shoal or net/http failed or counted
+// tlsFailed says whether a run of shoal, net/http or gorilla failed or counted
 // errors. nbio's errors are counted in its rows but fail nothing: its fork
 // of crypto/tls failed a request now and then under this load (once in
 // each of the two full runs here, "tls: internal error" in one), which is
 // not this benchmark's to stop on.
 func tlsFailed[R outcome](byEngine map[string][]R) bool {
-	for _, e := range []string{"shoal", "nethttp"} {
+	for _, e := range []string{"shoal", "nethttp", "gorilla"} {
 		for _, r := range byEngine[e] {
 			if ok, errs := r.status(); !ok || errs > 0 {
 				return true
@@ -339,6 +378,18 @@ func (tlsScenario) section(b *strings.Builder, o options, res *results) {
 			row := rowOf(t.runs[e])
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e, row.cell(func(x tlsRun) float64 { return x.perSec }, fmtCount),
 				row.cell(func(x tlsRun) float64 { return x.cpuSec }, fmtFloat2), against(per, e, fmtCount, ratio, "nethttp"),
+				row.cell(func(x tlsRun) float64 { return x.rssMiB }, fmtFloat1), row.errs)
+		}
+	}
+	if len(r.wss) > 0 {
+		fmt.Fprintf(b, "\n### TLS: WebSocket echo over TLS, %d connections, %d B binary messages, one in flight each\n\n", wssConns, wssSize)
+		b.WriteString("shoal: ws on http1 with server.WithTLS; gorilla: gorilla/websocket under net/http's ServeTLS; nbio: nbhttp's websocket over its fork.\n\n")
+		b.WriteString("| engine | msgs/s | server CPU (s) | msgs per server CPU-s | vs gorilla | server RSS (MiB) | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		per := spreads(wssEngines, r.wss, func(x tlsRun) float64 { return x.perCPU })
+		for _, e := range wssEngines {
+			row := rowOf(r.wss[e])
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e, row.cell(func(x tlsRun) float64 { return x.perSec }, fmtCount),
+				row.cell(func(x tlsRun) float64 { return x.cpuSec }, fmtFloat2), against(per, e, fmtCount, ratio, "gorilla"),
 				row.cell(func(x tlsRun) float64 { return x.rssMiB }, fmtFloat1), row.errs)
 		}
 	}

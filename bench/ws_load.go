@@ -35,10 +35,10 @@ const wsHandshakeMax = 2 << 10
 // upgrades a connection to addr: it writes the upgrade request and checks
 // the 101 answer and its Sec-WebSocket-Accept. Nothing may follow the 101
 // before the client has sent a message.
-func wsHandshake(addr string) func(i int, c *net.TCPConn) error {
+func wsHandshake(addr string) func(i int, c net.Conn) error {
 	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	return func(_ int, c *net.TCPConn) error {
+	return func(_ int, c net.Conn) error {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		defer c.SetDeadline(time.Time{})
 		if _, err := c.Write(req); err != nil {
@@ -98,13 +98,13 @@ func runWSLoad(cfg loadConfig, onWindow func(start bool)) (loadResult, error) {
 	case cfg.depth < 1:
 		return loadResult{}, fmt.Errorf("pipeline depth %d is below 1", cfg.depth)
 	}
-	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, wsHandshake(cfg.addr),
-		func(i int, c *net.TCPConn) connWorker { return newWSWorker(i, c, cfg.size, cfg.depth) })
+	return runClosedLoop(cfg.addr, cfg.conns, cfg.warmup, cfg.duration, onWindow, cfg.tls, wsHandshake(cfg.addr),
+		func(i int, c net.Conn) connWorker { return newWSWorker(i, c, cfg.size, cfg.depth) })
 }
 
 // wsWorker drives one upgraded connection.
 type wsWorker struct {
-	c        *net.TCPConn
+	c        net.Conn
 	r        *bufio.Reader
 	size     int
 	depth    int
@@ -116,7 +116,7 @@ type wsWorker struct {
 	inflight // its tmpl is the payload after the stamp, unmasked
 }
 
-func newWSWorker(id int, c *net.TCPConn, size, depth int) *wsWorker {
+func newWSWorker(id int, c net.Conn, size, depth int) *wsWorker {
 	payload := make([]byte, size)
 	for i := stampSize; i < size; i++ {
 		payload[i] = byte(id*31 + i*7 + 1)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 
@@ -58,6 +61,7 @@ func (shoalWSEcho) OnClose(*ws.Conn, int, error)                   {}
 // libraries that upgrade in an http.Handler.
 type httpWSServer struct {
 	handler http.Handler
+	tls     *tls.Config // wss: net/http's ServeTLS
 	stopper
 }
 
@@ -66,11 +70,16 @@ func (s *httpWSServer) Serve(addr string, _ int) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.handler}
+	srv := &http.Server{Handler: s.handler, TLSConfig: s.tls}
 	// Close stops the listener; the upgraded (hijacked) connections are
 	// the handlers' and close with their peers or with the process.
 	s.set(func() { srv.Close() })
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := srv.Serve
+	if s.tls != nil {
+		srv.ErrorLog = log.New(io.Discard, "", 0) // a load client stopped mid-handshake at a run's end
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -146,9 +155,14 @@ func newGWSEcho() http.Handler {
 // writes every message back. Payloads are released after OnMessage, as
 // nbio's examples set it.
 func nbioWSEngine(addr string, loops int) nbioEngine {
+	return nbhttp.NewEngine(nbioWSConfig(addr, loops))
+}
+
+// nbioWSConfig is nbioWSEngine's configuration.
+func nbioWSConfig(addr string, loops int) nbhttp.Config {
 	up := nbws.NewUpgrader()
 	up.OnMessage(func(c *nbws.Conn, mt nbws.MessageType, data []byte) { c.WriteMessage(mt, data) })
-	return nbhttp.NewEngine(nbhttp.Config{
+	return nbhttp.Config{
 		Network: "tcp",
 		Addrs:   []string{addr},
 		NPoller: loops,
@@ -157,5 +171,5 @@ func nbioWSEngine(addr string, loops int) nbioEngine {
 		}),
 		ReleaseWebsocketPayload: true,
 		MaxLoad:                 1 << 20, // its default refuses connections beyond 10,000
-	})
+	}
 }
