@@ -365,37 +365,32 @@ func (tlsScenario) section(b *strings.Builder, o options, res *results) {
 		return
 	}
 	fmt.Fprintf(b, "\n## TLS\n\nshoal: http1 on the loops with server.WithTLS; nethttp: net/http's ServeTLS (crypto/tls on a goroutine per connection); nbio: nbhttp with its fork of crypto/tls (lesismal/llib). The same certificate (ECDSA P-256); shoal and nethttp share crypto/tls and its defaults (TLS 1.3 with X25519MLKEM768); nbio's fork, from before Go had post-quantum key exchange, negotiates a classical one. Warm-up %v, measured %v.\n", o.warmup, o.duration)
-	for _, t := range []struct {
-		title, what string
-		runs        map[string][]tlsRun
-	}{
-		{fmt.Sprintf("full handshakes, %d clients one after another (new connection, no resumption)", tlsHandshakers), "handshakes", r.handshakes},
-		{fmt.Sprintf("HTTPS hello, %d keep-alive connections, one request in flight each", tlsConns), "requests", r.requests},
-	} {
-		fmt.Fprintf(b, "\n### TLS: %s\n\n| engine | %s/s | server CPU (s) | %s per server CPU-s | vs nethttp | server RSS (MiB) | errors |\n|---|---:|---:|---:|---:|---:|---:|\n", t.title, t.what, t.what)
-		per := spreads(tlsEngines, t.runs, func(x tlsRun) float64 { return x.perCPU })
-		for _, e := range tlsEngines {
-			row := rowOf(t.runs[e])
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e, row.cell(func(x tlsRun) float64 { return x.perSec }, fmtCount),
-				row.cell(func(x tlsRun) float64 { return x.cpuSec }, fmtFloat2), against(per, e, fmtCount, ratio, "nethttp"),
-				row.cell(func(x tlsRun) float64 { return x.rssMiB }, fmtFloat1), row.errs)
-		}
-	}
+	tlsTable(b, fmt.Sprintf("full handshakes, %d clients one after another (new connection, no resumption)", tlsHandshakers), "",
+		"handshakes", tlsEngines, "nethttp", r.handshakes)
+	tlsTable(b, fmt.Sprintf("HTTPS hello, %d keep-alive connections, one request in flight each", tlsConns), "",
+		"requests", tlsEngines, "nethttp", r.requests)
 	if len(r.wss) > 0 {
-		fmt.Fprintf(b, "\n### TLS: WebSocket echo over TLS, %d connections, %d B binary messages, one in flight each\n\n", wssConns, wssSize)
-		b.WriteString("shoal: ws on http1 with server.WithTLS; gorilla: gorilla/websocket under net/http's ServeTLS; nbio: nbhttp's websocket over its fork.\n\n")
-		b.WriteString("| engine | msgs/s | server CPU (s) | msgs per server CPU-s | vs gorilla | server RSS (MiB) | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
-		per := spreads(wssEngines, r.wss, func(x tlsRun) float64 { return x.perCPU })
-		for _, e := range wssEngines {
-			row := rowOf(r.wss[e])
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e, row.cell(func(x tlsRun) float64 { return x.perSec }, fmtCount),
-				row.cell(func(x tlsRun) float64 { return x.cpuSec }, fmtFloat2), against(per, e, fmtCount, ratio, "gorilla"),
-				row.cell(func(x tlsRun) float64 { return x.rssMiB }, fmtFloat1), row.errs)
-		}
+		tlsTable(b, fmt.Sprintf("WebSocket echo over TLS, %d connections, %d B binary messages, one in flight each", wssConns, wssSize),
+			"shoal: ws on http1 with server.WithTLS; gorilla: gorilla/websocket under net/http's ServeTLS; nbio: nbhttp's websocket over its fork.\n\n",
+			"msgs", wssEngines, "gorilla", r.wss)
 	}
 	fmt.Fprintf(b, "\n### TLS: %d idle connections, after a handshake and one GET / each, then %v idle\n\n", r.idleN, idleSettle)
 	idleTable(b, tlsEngines, r.idle)
 	kib := spreads(tlsEngines, r.idle, func(x idleRun) float64 { return x.kibConn })
 	fmt.Fprintf(b, "\nshoal ÷ nethttp in KiB per connection: %s.\n", ratio(kib["shoal"], kib["nethttp"]))
 	b.WriteString(idleLegend)
+}
+
+// tlsTable writes one load's table: each engine's rate, server CPU, rate
+// per server CPU-second and its ratio to baseline's, RSS and errors.
+func tlsTable(b *strings.Builder, title, note, what string, engines []string, baseline string, runs map[string][]tlsRun) {
+	fmt.Fprintf(b, "\n### TLS: %s\n\n%s| engine | %s/s | server CPU (s) | %s per server CPU-s | vs %s | server RSS (MiB) | errors |\n|---|---:|---:|---:|---:|---:|---:|\n",
+		title, note, what, what, baseline)
+	per := spreads(engines, runs, func(x tlsRun) float64 { return x.perCPU })
+	for _, e := range engines {
+		row := rowOf(runs[e])
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %d |\n", e, row.cell(func(x tlsRun) float64 { return x.perSec }, fmtCount),
+			row.cell(func(x tlsRun) float64 { return x.cpuSec }, fmtFloat2), against(per, e, fmtCount, ratio, baseline),
+			row.cell(func(x tlsRun) float64 { return x.rssMiB }, fmtFloat1), row.errs)
+	}
 }
