@@ -8,9 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,33 +22,8 @@ import (
 // restarted without its history, and work over SSE. CHAT_SCREENSHOTS=1
 // saves its screenshots to examples/chat/screenshots.
 
-var (
-	chatOnce sync.Once
-	chatBin  string
-	chatErr  error
-)
-
 // chatBinary builds examples/chat once per test process.
-func chatBinary(t *testing.T) string {
-	t.Helper()
-	chatOnce.Do(func() {
-		root, err := filepath.Abs("..")
-		if err != nil {
-			chatErr = err
-			return
-		}
-		chatBin = filepath.Join(buildDir, "chat")
-		cmd := exec.Command("go", "build", "-o", chatBin, "./examples/chat")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			chatErr = fmt.Errorf("go build ./examples/chat: %v\n%s", err, out)
-		}
-	})
-	if chatErr != nil {
-		t.Fatal(chatErr)
-	}
-	return chatBin
-}
+func chatBinary(t *testing.T) string { return exampleBinary(t, "chat") }
 
 // startChatServer runs the chat with -dev on addr ("127.0.0.1:0": a free
 // port), admin endpoints off, and waits for its "chat listening" line.

@@ -29,10 +29,7 @@ const (
 const bigSize = 16 << 20
 
 var (
-	buildDir  string
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
+	buildDir string
 )
 
 func TestMain(m *testing.M) {
@@ -47,27 +44,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// wsechoBinary builds examples/wsecho once per test process.
-func wsechoBinary(t *testing.T) string {
+var (
+	examplesMu  sync.Mutex
+	exampleBins = map[string]string{}
+)
+
+// exampleBinary builds examples/<name> once per test process.
+func exampleBinary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := filepath.Abs("..")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBin = filepath.Join(buildDir, "wsecho")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./examples/wsecho")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./examples/wsecho: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	examplesMu.Lock()
+	defer examplesMu.Unlock()
+	if bin, ok := exampleBins[name]; ok {
+		return bin
 	}
-	return buildBin
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(buildDir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "./examples/"+name)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/%s: %v\n%s", name, err, out)
+	}
+	exampleBins[name] = bin
+	return bin
 }
+
+// wsechoBinary builds examples/wsecho once per test process.
+func wsechoBinary(t *testing.T) string { return exampleBinary(t, "wsecho") }
 
 // server is a running wsecho.
 type server struct {

@@ -24,33 +24,6 @@ import (
 	"github.com/shoalnet/shoal/internal/devcert"
 )
 
-var (
-	examplesMu  sync.Mutex
-	exampleBins = map[string]string{}
-)
-
-// exampleBinary builds examples/<name> once per test process.
-func exampleBinary(t *testing.T, name string) string {
-	t.Helper()
-	examplesMu.Lock()
-	defer examplesMu.Unlock()
-	if bin, ok := exampleBins[name]; ok {
-		return bin
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(buildDir, "tls-"+name)
-	cmd := exec.Command("go", "build", "-o", bin, "./examples/"+name)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/%s: %v\n%s", name, err, out)
-	}
-	exampleBins[name] = bin
-	return bin
-}
-
 // testPKI is a CA the test makes, and a certificate for 127.0.0.1 and
 // localhost in files, as -tls-cert and -tls-key take them.
 type testPKI struct {

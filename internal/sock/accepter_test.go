@@ -29,11 +29,7 @@ func TestAccepter(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		lfd, err := Dup(ln)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer Close(lfd)
+		lfd := blockingFD(t, ln)
 		var d net.Dialer
 		switch tc.network {
 		case "unix":
@@ -46,9 +42,6 @@ func TestAccepter(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := unix.SetNonblock(lfd, false); err != nil {
-			t.Fatal(err)
-		}
 		fd, sa, err := a.Accept(lfd)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.network, err)
@@ -71,14 +64,7 @@ func TestAccepterAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	lfd, err := Dup(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer Close(lfd)
-	if err := unix.SetNonblock(lfd, false); err != nil {
-		t.Fatal(err)
-	}
+	lfd := blockingFD(t, ln)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -104,4 +90,19 @@ func TestAccepterAllocs(t *testing.T) {
 	if accepterReuses && allocs > 1 {
 		t.Errorf("%.1f allocations per accept, want 1 (the peer's address)", allocs)
 	}
+}
+
+// blockingFD is a blocking duplicate of ln's descriptor, closed when the
+// test ends: Accept then waits for the connection the test dialed.
+func blockingFD(t *testing.T, ln net.Listener) int {
+	t.Helper()
+	fd, err := Dup(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Close(fd) })
+	if err := unix.SetNonblock(fd, false); err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }
