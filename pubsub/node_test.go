@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,21 +177,11 @@ func TestPresence(t *testing.T) {
 			b.Expect("join room " + b.ID)
 			b.C.NetConn().Close()
 			a.Expect("leave room " + b.ID)
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				list, err := n.Presence(t.Context(), "room")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(list) == 1 && list[0].ID == a.ID {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("presence %v", list)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitPresence(t, n, "room", a.ID)
+			// The unsub and c's subscribe come on two connections, which
+			// nothing orders: c subscribes once the node shows a gone.
 			a.Send("unsub room")
+			waitPresence(t, n, "room")
 			c := pstest.Dial(t, url)
 			if ok := c.Subscribe("sub room presence"); len(ok) != 7 || ok[6] != c.ID {
 				t.Fatalf("after a left: %v", ok)
@@ -199,15 +190,33 @@ func TestPresence(t *testing.T) {
 	}
 }
 
-func sorted(s []string) []string {
-	s = append([]string(nil), s...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
+// waitPresence waits until the node's presence in topic is exactly ids.
+func waitPresence(t *testing.T, n *pubsub.Node, topic string, ids ...string) {
+	t.Helper()
+	want := strings.Join(sorted(ids), " ")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := n.Presence(t.Context(), topic)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var got []string
+		for _, p := range list {
+			got = append(got, p.ID)
+		}
+		if strings.Join(sorted(got), " ") == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("presence in %s: %v, want %v", topic, list, ids)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
 	return s
 }
 
