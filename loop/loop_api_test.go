@@ -21,7 +21,7 @@ func newTestGroup(t *testing.T, h Handler, engine Engine, n int) (*Group, string
 
 // startTestGroup starts a group of h with cfg on a loopback listener and
 // stops it when the test ends.
-func startTestGroup(t *testing.T, h Handler, cfg Config) (*Group, string) {
+func startTestGroup(t testing.TB, h Handler, cfg Config) (*Group, string) {
 	t.Helper()
 	g, err := NewGroup(h, cfg)
 	if err != nil {

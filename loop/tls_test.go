@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func testTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
 }
 
 // newTLSGroup starts a TLS group for h on engine.
-func newTLSGroup(t *testing.T, h Handler, engine Engine, tune func(*Config)) (*Group, string, *x509.CertPool) {
+func newTLSGroup(t testing.TB, h Handler, engine Engine, tune func(*Config)) (*Group, string, *x509.CertPool) {
 	t.Helper()
 	srv, pool := testTLS(t)
 	cfg := DefaultConfig()
@@ -329,4 +330,106 @@ func TestTLSPeerCloses(t *testing.T) {
 			raw.Close()
 		}
 	}
+}
+
+// BenchmarkTLSIdleHeap measures the live heap an idle TLS connection holds
+// after its handshake and one exchange: crypto/tls's server side alone
+// (over net.Pipe, nothing around it), and a whole connection on the loops.
+// The second, less the net.Pipe pair it runs on (the first case), is what
+// crypto/tls keeps by itself: the floor under any engine that uses it
+// unmodified. b.N connections are opened and kept; run with
+// -benchtime=2000x. The clients' tls.Conns are dropped before the measure;
+// their sockets (net.Pipe's ends, or the client's TCP socket object) stay
+// and are counted.
+func BenchmarkTLSIdleHeap(b *testing.B) {
+	srv, pool := testTLS(b)
+	client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	ping := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	exchange := func(c *tls.Conn) error {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(ping); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, len(ping)))
+		return err
+	}
+	measure := func(b *testing.B, open func() (any, error)) []any {
+		keep := make([]any, 0, b.N)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range b.N {
+			k, err := open()
+			if err != nil {
+				b.Fatal(err)
+			}
+			keep = append(keep, k)
+		}
+		b.StopTimer()
+		time.Sleep(100 * time.Millisecond) // the server's side settles
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "live-B/conn")
+		return keep
+	}
+	b.Run("net-pipe", func(b *testing.B) { // what the next case's sockets cost by themselves
+		keep := measure(b, func() (any, error) {
+			a, p := net.Pipe()
+			return [2]net.Conn{a, p}, nil
+		})
+		for _, k := range keep {
+			k.([2]net.Conn)[0].Close()
+		}
+	})
+	b.Run("crypto-tls-alone", func(b *testing.B) {
+		keep := measure(b, func() (any, error) {
+			a, p := net.Pipe()
+			s := tls.Server(a, srv)
+			echoed := make(chan error, 1)
+			go func() {
+				buf := make([]byte, len(ping))
+				_, err := io.ReadFull(s, buf)
+				if err == nil {
+					_, err = s.Write(buf)
+				}
+				echoed <- err
+			}()
+			if err := exchange(tls.Client(p, client)); err != nil {
+				return nil, err
+			}
+			if err := <-echoed; err != nil {
+				return nil, err
+			}
+			s.SetDeadline(time.Time{})
+			return [2]any{s, p}, nil
+		})
+		for _, k := range keep {
+			k.([2]any)[1].(net.Conn).Close() // the peer's end first: then close_notify fails at once
+			k.([2]any)[0].(*tls.Conn).Close()
+		}
+	})
+	b.Run("loops", func(b *testing.B) {
+		if !hasPoller {
+			b.Skip("no event-loop engine here (the portable one's goroutine stacks are not heap)")
+		}
+		g, addr, pool := newTLSGroup(b, &tlsEcho{}, EngineLoops, nil)
+		client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+		keep := measure(b, func() (any, error) {
+			raw, err := net.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			if err := exchange(tls.Client(raw, client)); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			raw.SetDeadline(time.Time{})
+			return raw, nil
+		})
+		g.Stop() // now, not at the end: a next run must not see this one's memory freed
+		for _, k := range keep {
+			k.(net.Conn).Close()
+		}
+	})
 }
