@@ -179,6 +179,7 @@ type tlsConn struct {
 	failed      bool   // closed for a TLS error: no close_notify after crypto/tls's alert
 	closeNotify bool   // close_notify sent
 	timer       *Timer // the handshake timeout
+	acct        int    // cap(in) as counted in the loop's inBytes: the budget sees it
 }
 
 func newTLSConn(c *conn) *tlsConn {

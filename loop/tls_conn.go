@@ -54,6 +54,7 @@ func (c *conn) handshakeInput(t *tlsConn, data []byte) {
 		return
 	}
 	t.in = append(t.in, data...)
+	held := cap(t.in)
 	bad, start := false, false
 	if !t.started && len(t.in) >= 5 {
 		// A TLS record header: type 22 (handshake), version 3.x, length.
@@ -67,11 +68,22 @@ func (c *conn) handshakeInput(t *tlsConn, data []byte) {
 	}
 	t.mu.Unlock()
 	t.cond.Signal()
+	c.accountHandshake(t, held)
 	switch {
 	case bad:
 		c.beginClose(ErrNotTLS)
 	case start:
 		c.loop.e.tls.start(t)
+	}
+}
+
+// accountHandshake brings the loop's count of held input up to held, the
+// capacity of t's handshake input now: ciphertext waiting for its
+// handshake counts against the budget like any other input.
+func (c *conn) accountHandshake(t *tlsConn, held int) {
+	if d := held - t.acct; d != 0 {
+		c.loop.cnt.inBytes.Add(int64(d))
+		t.acct = held
 	}
 }
 
@@ -120,6 +132,7 @@ func (c *conn) tlsSignaled() {
 	rest := t.in // what the client sent behind its Finished
 	t.in = nil
 	t.mu.Unlock()
+	c.accountHandshake(t, 0) // rest is delivered now, then dropped
 	t.tc, t.live = tc, true
 	c.state &^= stHandshake
 	if t.held {
@@ -225,6 +238,7 @@ func (c *conn) tlsClosed() {
 	}
 	c.loop.e.tls.failures.Add(1)
 	t.abort()
+	c.accountHandshake(t, 0)
 	if t.timer != nil {
 		t.timer.Stop()
 		t.timer = nil

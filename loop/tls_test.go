@@ -433,3 +433,39 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 		}
 	})
 }
+
+// TestTLSHandshakeInputCounted: ciphertext waiting for its handshake
+// counts in the input the budget sees (Stats.InboundBytes), and stops
+// counting when the handshake ends, either way.
+func TestTLSHandshakeInputCounted(t *testing.T) {
+	for _, e := range engines() {
+		g, addr, pool := newTLSGroup(t, &tlsEcho{}, e, nil)
+		waitInbound := func(what string, ok func(int64) bool) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for !ok(g.Stats().InboundBytes) {
+				if time.Now().After(deadline) {
+					t.Fatalf("engine %v, %s: %d inbound bytes", e, what, g.Stats().InboundBytes)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		// A ClientHello record of 12 KiB of which 8 KiB came: held, counted.
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(append([]byte{0x16, 0x03, 0x01, 0x30, 0x00}, make([]byte, 8<<10)...))
+		waitInbound("partial ClientHello", func(n int64) bool { return n >= 8<<10 })
+		c.Close()
+		waitInbound("after its close", func(n int64) bool { return n == 0 })
+		// A good client, idle after one exchange: nothing held.
+		good := dialTLS(t, addr, pool, 0)
+		good.Write([]byte("ping"))
+		if _, err := io.ReadFull(good, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		waitInbound("established, idle", func(n int64) bool { return n == 0 })
+		good.Close()
+	}
+}
