@@ -29,6 +29,16 @@ type Handler interface {
 	OnClose(c *Conn, code int, err error)
 }
 
+// GoodbyeHandler is a Handler with something to do on a connection when
+// the server drains, before the goodbye (Config.Goodbye) is written: such
+// as delivering what is queued for it (pubsub.Node.Goodbye), so that it
+// reaches the peer ahead of the close frame. On c's loop; the goodbye is
+// not sent if OnGoodbye closed c itself.
+type GoodbyeHandler interface {
+	Handler
+	OnGoodbye(c *Conn)
+}
+
 // Config configures an Upgrader. Zero fields take the defaults.
 type Config struct {
 	// MaxFrame and MaxMessage bound a frame's payload and a message's
@@ -522,10 +532,14 @@ func (u *upgraded) OnWake(loop.Conn) {}
 // OnEOF: the peer closed TCP without a close handshake (or after ours).
 func (u *upgraded) OnEOF(lc loop.Conn) { lc.Close() }
 
-// OnGoodbye: the server drains: close with Config.Goodbye (1001, going
-// away, by default), and wait for the peer's close.
+// OnGoodbye: the server drains: the handler's OnGoodbye, if it has one,
+// then close with Config.Goodbye (1001, going away, by default), and wait
+// for the peer's close.
 func (u *upgraded) OnGoodbye(loop.Conn) {
 	c := (*Conn)(u)
+	if g, ok := c.scr.u.h.(GoodbyeHandler); ok {
+		g.OnGoodbye(c)
+	}
 	c.Close(c.scr.u.cfg.Goodbye.Code, c.scr.u.cfg.Goodbye.Reason)
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -291,6 +292,49 @@ func TestDrainCloseTimeout(t *testing.T) {
 			// What the client gets: the close frame, then the end.
 			expectClose(t, c, CloseGoingAway)
 		})
+	}
+}
+
+// goodbyeEcho says a last word in OnGoodbye, or closes the connection
+// itself with its own code.
+type goodbyeEcho struct {
+	echoHandler
+	own bool
+}
+
+func (h *goodbyeEcho) OnGoodbye(c *Conn) {
+	if h.own {
+		c.Close(4002, "mine")
+		return
+	}
+	c.WriteMessage(OpText, []byte("last word"))
+}
+
+// A GoodbyeHandler's OnGoodbye runs at the drain before the goodbye: what
+// it writes comes first; a close of its own replaces the goodbye.
+func TestDrainGoodbyeHandler(t *testing.T) {
+	for _, e := range testEngines() {
+		for _, own := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/own-close=%v", e.name, own), func(t *testing.T) {
+				h := &goodbyeEcho{echoHandler: echoHandler{closes: make(chan int, 16)}, own: own}
+				s, url := startHandler(t, e, h, Config{})
+				c := dialT(t, url)
+				c.WriteMessage(OpText, []byte("before"))
+				expectMessage(t, c, OpText, []byte("before"))
+				done := make(chan error, 1)
+				go func() { done <- s.Shutdown(context.Background()) }()
+				want := 4002
+				if !own {
+					expectMessage(t, c, OpText, []byte("last word"))
+					want = CloseGoingAway
+				}
+				expectClose(t, c, want)
+				c.NetConn().Close()
+				if err := <-done; err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+			})
+		}
 	}
 }
 

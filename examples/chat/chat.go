@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -96,6 +97,11 @@ func newChat(b pubsub.Broker, o options, log *slog.Logger) (*chat, error) {
 	ch.publish = http1.Adapt(publishHandler{ch}, http1.AdapterConfig{Workers: 32, Queue: 1024, Logger: log})
 	return ch, nil
 }
+
+// Drain stops the node publishing and waits, up to ctx, for the publishes
+// in flight; call it before the server drains, whose goodbye to each
+// WebSocket then delivers what the node queued for it (OnGoodbye).
+func (ch *chat) Drain(ctx context.Context) error { return ch.node.Drain(ctx) }
 
 // Close closes the node (and its broker). Drain the server first.
 func (ch *chat) Close() error { return ch.node.Close() }

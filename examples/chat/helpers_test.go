@@ -35,12 +35,16 @@ type testChat struct {
 	addr string
 }
 
-// drain shuts the chat down as SIGTERM does: every client gets the
-// reconnect close code, then the node closes.
+// drain shuts the chat down as SIGTERM does: the node stops publishing,
+// every client gets what it was sent and the reconnect close code, then
+// the node closes.
 func (tc *testChat) drain() {
 	tc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
+	if err := tc.ch.Drain(ctx); err != nil {
+		tc.t.Fatalf("node drain: %v", err)
+	}
 	if err := tc.s.Shutdown(ctx); err != nil {
 		tc.t.Fatalf("drain: %v", err)
 	}

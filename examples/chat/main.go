@@ -115,10 +115,13 @@ func run(cfg config) int {
 	}
 	log.Info("chat listening", "addr", ln.Addr().String(), "dev", cfg.dev, "broker", brokerName(cfg.nats),
 		"history", cfg.history, "history_ttl", cfg.historyTTL)
-	// The node closes once the server has drained: every connection has
-	// left its rooms by then.
-	code := serve.Run(s, ln, cfg.ops, log, serve.Hook{Phase: shutdown.PhaseStopWorkers, Name: "pubsub",
-		Fn: func(context.Context) error { return ch.Close() }})
+	// The node stops publishing as the listener closes, so that the
+	// server's drain delivers everything published before its goodbyes;
+	// it closes once the server has drained: every connection has left
+	// its rooms by then.
+	code := serve.Run(s, ln, cfg.ops, log,
+		serve.Hook{Phase: shutdown.PhaseStopAccepting, Name: "pubsub drain", Fn: ch.Drain},
+		serve.Hook{Phase: shutdown.PhaseStopWorkers, Name: "pubsub", Fn: func(context.Context) error { return ch.Close() }})
 	st, ps := s.Stats(), ch.node.Stats()
 	log.Info("stopped", "code", code, "accepted", st.Accepted, "published", ps.Published, "delivered", ps.Delivered,
 		"slow", ps.Slow, "lost", ps.Lost, "unrecovered", ps.Unrecovered, "broker_errors", ps.BrokerErrors)

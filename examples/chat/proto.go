@@ -40,8 +40,22 @@ type reply struct {
 	Offset    uint64              `json:"offset,omitempty"`   // ack
 	Epoch     string              `json:"epoch,omitempty"`    // ack
 	Error     string              `json:"error,omitempty"`
-	Code      int                 `json:"code,omitempty"`   // disconnect (SSE): the WebSocket close code it stands for
+	Code      int                 `json:"code,omitempty"`   // disconnect (SSE): the WebSocket close code it stands for; error: see errorReply
 	Reason    string              `json:"reason,omitempty"` // disconnect
+}
+
+// errorReply is the answer to a request that failed. A publish refused
+// because the node drains carries the code 3001: it was not published,
+// and the page sends it again once it has reconnected (and rejoined).
+func errorReply(req *request, err error) *reply {
+	e := &reply{Op: "error", Error: err.Error()}
+	if req != nil {
+		e.ID, e.Room = req.ID, req.Room
+	}
+	if errors.Is(err, pubsub.ErrDraining) {
+		e.Code = closeReconnect
+	}
+	return e
 }
 
 // event is the JSON of a publication: a message, or a presence event.

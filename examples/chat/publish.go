@@ -56,7 +56,7 @@ func (h publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status := 502
 		switch {
-		case errors.Is(err, pubsub.ErrBusy), errors.Is(err, pubsub.ErrClosed):
+		case errors.Is(err, pubsub.ErrBusy), errors.Is(err, pubsub.ErrClosed), errors.Is(err, pubsub.ErrDraining):
 			status = 503
 		case errors.Is(err, context.DeadlineExceeded):
 			status = 504
@@ -71,10 +71,7 @@ func (h publishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func jsonError(w http.ResponseWriter, status int, req *request, err error) {
-	e := &reply{Op: "error", Error: err.Error()}
-	if req != nil {
-		e.ID, e.Room = req.ID, req.Room
-	}
+	e := errorReply(req, err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(encodeReply(e))

@@ -78,6 +78,15 @@ func (h wsHandler) OnClose(c *ws.Conn, _ int, _ error) {
 	}
 }
 
+// OnGoodbye: the server drains (after the node has, ch.Drain): what the
+// node has for the connection, publications and answers to its publishes,
+// goes out ahead of the reconnect close.
+func (h wsHandler) OnGoodbye(c *ws.Conn) {
+	if w, ok := c.State().(*wsClient); ok {
+		h.ch.node.Goodbye(w)
+	}
+}
+
 // OnMessage serves one request.
 func (h wsHandler) OnMessage(c *ws.Conn, op ws.Opcode, msg []byte) {
 	w := c.State().(*wsClient)
@@ -109,11 +118,7 @@ func (w *wsClient) fail(r *request, err error) {
 			return
 		}
 	}
-	e := &reply{Op: "error", Error: err.Error()}
-	if r != nil {
-		e.ID, e.Room = r.ID, r.Room
-	}
-	w.send(e)
+	w.send(errorReply(r, err))
 }
 
 func (w *wsClient) join(r *request) {

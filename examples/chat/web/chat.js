@@ -29,7 +29,8 @@
 		wsFailures: 0, // WebSockets in a row that did not open
 		timer: 0,
 		paused: false, // window.chat.pause(): no reconnecting
-		pending: new Map(), // publish id -> text, until acked
+		pending: new Map(), // publish id -> {room, text}, until acked
+		resend: [], // {room, text}: refused by a draining server, sent again once the room is rejoined
 		seq: 0,
 	};
 
@@ -192,6 +193,8 @@
 				if (r.name === state.active) renderMessages();
 			}
 			if (!m.recovered) r.pos = m.position; // the history that follows is at or before it
+			for (const x of state.resend.filter((x) => x.room === r.name)) publish(r, x.text);
+			state.resend = state.resend.filter((x) => x.room !== r.name);
 			renderRooms();
 			if (r.name === state.active) renderPresence();
 			refreshStatus();
@@ -221,6 +224,12 @@
 			state.pending.delete(m.id);
 			break;
 		case "error":
+			if (m.code === 3001 && state.pending.has(m.id)) {
+				// Not published: the server drains. Sent again after the reconnect.
+				state.resend.push(state.pending.get(m.id));
+				state.pending.delete(m.id);
+				break;
+			}
 			if (m.id) state.pending.delete(m.id);
 			if (r && !r.joined && !m.id) { // the join failed
 				state.rooms.delete(r.name);
@@ -401,10 +410,14 @@
 			notice("a message is at most 4096 bytes");
 			return false;
 		}
-		const id = "m" + ++state.seq;
-		state.pending.set(id, text);
-		state.conn.publish({op: "publish", room: r.name, text, id});
+		publish(r, text);
 		return true;
+	}
+
+	function publish(r, text) {
+		const id = "m" + ++state.seq;
+		state.pending.set(id, {room: r.name, text});
+		state.conn.publish({op: "publish", room: r.name, text, id});
 	}
 
 	async function login(user, token) {
