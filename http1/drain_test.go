@@ -12,8 +12,8 @@ import (
 )
 
 // TestDrainEndsStreams: at a graceful shutdown an event stream, which
-// would never end by itself, is ended (its last chunk sent, its writer
-// told through Done) and its connection closed; an idle keep-alive
+// would never end by itself, is ended (what its OnGoodbye writes, then
+// its last chunk sent, its writer told through Done) and its connection closed; an idle keep-alive
 // connection is closed at once; Shutdown returns once both are gone.
 func TestDrainEndsStreams(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, eng server.Option) {
@@ -25,7 +25,9 @@ func TestDrainEndsStreams(t *testing.T) {
 			}
 			w.Header("Content-Type", "text/event-stream")
 			w.WriteString("data: hello\n\n")
-			opened <- w.Stream()
+			st := w.Stream()
+			st.OnGoodbye(func() { st.WriteString("data: bye\n\n") })
+			opened <- st
 		})
 		s, addr := startHTTP(t, h, Config{}, eng)
 
@@ -67,7 +69,7 @@ func TestDrainEndsStreams(t *testing.T) {
 		if err := <-idleDone; err != io.EOF {
 			t.Errorf("idle connection: %v, want EOF", err)
 		}
-		if want, rest := "d\r\ndata: hello\n\n\r\nc\r\ndata: more\n\n\r\n0\r\n\r\n", <-streamDone; string(rest) != want {
+		if want, rest := "d\r\ndata: hello\n\n\r\nc\r\ndata: more\n\n\r\nb\r\ndata: bye\n\n\r\n0\r\n\r\n", <-streamDone; string(rest) != want {
 			t.Errorf("stream body %q, want %q", rest, want)
 		}
 		<-st.Done()

@@ -40,6 +40,7 @@ type Stream struct {
 	ended  bool // the last op is queued
 	closed bool // the connection has closed
 	done   chan struct{}
+	bye    func() // OnGoodbye's
 
 	// Owned by the loop.
 	resp      resp
@@ -103,6 +104,17 @@ func (st *Stream) Done() <-chan struct{} {
 		}
 	}
 	return st.done
+}
+
+// OnGoodbye sets f to run on the connection's loop when the server
+// begins to drain, just before it ends the stream: what f writes goes out
+// ahead of the end (last events, a "reconnect" event). A stream of the
+// net/http adapter is not ended by the drain (its handler is waited for):
+// f does not run there.
+func (st *Stream) OnGoodbye(f func()) {
+	st.mu.Lock()
+	st.bye = f
+	st.mu.Unlock()
 }
 
 // put queues op and wakes the loop. With block, it waits while the queue
@@ -253,12 +265,19 @@ func (st *Stream) finish(c loop.Conn, cs *connState) {
 }
 
 // goodbye runs when the server begins to drain: a native stream, which
-// would go on for ever, is ended now; the adapter's handler is still
+// would go on for ever, is ended now, after its OnGoodbye; the adapter's handler is still
 // running and is waited for, its response saying "Connection: close".
 func (st *Stream) goodbye(c loop.Conn, cs *connState) {
 	st.resp.keep = false
 	if st.adapter {
 		return
+	}
+	st.mu.Lock()
+	bye := st.bye
+	st.bye = nil
+	st.mu.Unlock()
+	if bye != nil {
+		bye()
 	}
 	st.mu.Lock()
 	if !st.ended && !st.closed {

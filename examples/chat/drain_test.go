@@ -15,7 +15,8 @@ import (
 
 // TestDrain runs the binary with -dev: WebSocket clients in a room and an
 // SSE stream exchange a message, then SIGTERM: each WebSocket gets the
-// close 3001 (reconnect), the SSE stream ends, and the process exits 0.
+// close 3001 (reconnect), the SSE stream's last event says 3001 and it
+// ends, and the process exits 0.
 func TestDrain(t *testing.T) {
 	p := proctest.Start(t, proctest.Build(t, "."), []string{"chat listening", "admin endpoints listening"},
 		"-dev", "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-loops", "2")
@@ -58,6 +59,9 @@ func TestDrain(t *testing.T) {
 			t.Fatalf("%s after SIGTERM: close %d, want %d", pr.user, code, closeReconnect)
 		}
 		pr.c.NetConn().Close()
+	}
+	if m := s.expect("disconnect"); m.Code != closeReconnect {
+		t.Fatalf("the SSE stream's last event: %v, want a disconnect %d", m, closeReconnect)
 	}
 	if rest, err := io.ReadAll(s.resp.Body); err != nil {
 		t.Fatalf("the SSE stream after SIGTERM: %q, %v; want its end", rest, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 // TestDrainDeliversAcked: publishers keep publishing while the chat
 // drains. Every message a publisher got an ack for reached every
-// subscriber before its reconnect close (the node drains first, then
+// subscriber, WebSocket or SSE, before its reconnect close (3001) (the node drains first, then
 // each goodbye delivers what the node queued); a publish the server read
 // after the node drained is refused with the reconnect code, which tells
 // the page to send it again after reconnecting.
@@ -24,7 +25,7 @@ func TestDrainDeliversAcked(t *testing.T) {
 		code  int
 		err   error
 	}
-	subResults := make([]result, subs)
+	subResults := make([]result, subs+1) // the last: the SSE stream's
 	pubResults := make([]result, pubs)
 	var wg sync.WaitGroup
 	for i := range subs {
@@ -48,6 +49,27 @@ func TestDrainDeliversAcked(t *testing.T) {
 			}
 		}()
 	}
+	// And one subscriber over SSE: its stream's goodbye delivers too.
+	sse := tc.sse("token=" + url.QueryEscape(tc.token("sse")) + "&rooms=lobby")
+	sse.expect("joined")
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := &subResults[subs]
+		r.texts = map[string]bool{}
+		for {
+			m, err := sse.next()
+			if err != nil {
+				return
+			}
+			switch m.Op {
+			case "message":
+				r.texts[m.Text] = true
+			case "disconnect":
+				r.code = m.Code
+			}
+		}
+	}()
 	started := make(chan struct{}, pubs)
 	for i := range pubs {
 		p := tc.dial(fmt.Sprintf("pub%d", i))

@@ -21,7 +21,8 @@ import (
 // new stream with its positions. When the server drops the stream as a
 // WebSocket would be closed with 3008 or 3010, the last event is
 // {"op":"disconnect","code":3008|3010,"reason":"..."}; a draining server
-// ends the stream. Either way the page reconnects and recovers.
+// sends what it has for the stream, then the code 3001, and ends it.
+// Either way the page reconnects and recovers.
 
 // sseFrame is a publication as an SSE event, made once per publication
 // for all the node's SSE subscribers. http1.Stream.Write copies what it
@@ -78,6 +79,19 @@ func (s *sseClient) end(err error) {
 	}
 	s.st.Write(sseEvent(encodeReply(&reply{Op: "disconnect", Code: code, Reason: reasonOf(err)})))
 	s.st.Close()
+	s.timer.Stop()
+}
+
+// goodbye: the server drains (after the node has, ch.Drain). What the
+// node has for the stream goes out, then the event that tells the page to
+// reconnect at once, as a WebSocket's close 3001 does; the stream ends.
+func (s *sseClient) goodbye() {
+	if s.gone {
+		return
+	}
+	s.ch.node.Goodbye(s)
+	s.st.Write(sseEvent(encodeReply(&reply{Op: "disconnect", Code: closeReconnect, Reason: "reconnect"})))
+	s.gone = true // the node has forgotten it
 	s.timer.Stop()
 }
 
@@ -172,6 +186,7 @@ func (ch *chat) serveSSE(w *http1.ResponseWriter, r *http1.Request) {
 	w.Header("X-Accel-Buffering", "no") // a proxy in front must not hold the events back
 	w.Write(sseEvent(encodeReply(&reply{Op: "hello", Client: s.info.ID, User: user})))
 	s.st = w.Stream()
+	s.st.OnGoodbye(s.goodbye)
 	s.timer = w.Conn().Loop().AfterFunc(ch.opts.heartbeat, s.beat)
 	s.watch()
 	for _, room := range rooms {
