@@ -604,6 +604,10 @@ func (b *Broker) RemovePresence(ctx context.Context, topic string, id string) er
 }
 
 // Presence implements pubsub.Broker: the bucket's entries of the topic.
+// It reads the replica the watch is served from, so a change made through
+// another node shows once that replica has applied it (in a healthy
+// cluster, within milliseconds), not always by the time the change's call
+// has returned.
 func (b *Broker) Presence(ctx context.Context, topic string) ([]pubsub.ClientInfo, error) {
 	var out []pubsub.ClientInfo
 	err := retry(ctx, func(ctx context.Context) error {
