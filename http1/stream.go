@@ -265,8 +265,9 @@ func (st *Stream) finish(c loop.Conn, cs *connState) {
 }
 
 // goodbye runs when the server begins to drain: a native stream, which
-// would go on for ever, is ended now, after its OnGoodbye; the adapter's handler is still
-// running and is waited for, its response saying "Connection: close".
+// would go on for ever, is ended now, after its OnGoodbye; the adapter's
+// handler is still running and is waited for, its response saying
+// "Connection: close".
 func (st *Stream) goodbye(c loop.Conn, cs *connState) {
 	st.resp.keep = false
 	if st.adapter {
