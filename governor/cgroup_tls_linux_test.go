@@ -34,11 +34,7 @@ func TestCgroupTLSCrowd(t *testing.T) {
 	case raceEnabled:
 		t.Skip("the race detector's shadow memory is not what a deployment uses")
 	}
-	ca, err := devcert.NewCA("governor test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("127.0.0.1")
+	cert, ca, err := devcert.Local()
 	if err != nil {
 		t.Fatal(err)
 	}

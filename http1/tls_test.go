@@ -19,11 +19,7 @@ import (
 // and ends each with close_notify (the clients read io.EOF, not a
 // truncation); on both engines.
 func TestTLSDrain(t *testing.T) {
-	ca, err := devcert.NewCA("http1 test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("127.0.0.1")
+	cert, ca, err := devcert.Local()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,11 +48,7 @@ func (h *tlsEcho) OnClose(_ Conn, err error) {
 // testTLS is a server certificate for 127.0.0.1 and a pool that trusts it.
 func testTLS(t testing.TB) (*tls.Config, *x509.CertPool) {
 	t.Helper()
-	ca, err := devcert.NewCA("loop test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("127.0.0.1")
+	cert, ca, err := devcert.Local()
 	if err != nil {
 		t.Fatal(err)
 	}
