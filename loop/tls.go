@@ -180,6 +180,8 @@ type tlsConn struct {
 	closeNotify bool   // close_notify sent
 	timer       *Timer // the handshake timeout
 	acct        int    // cap(in) as counted in the loop's inBytes: the budget sees it
+
+	rec records // where crypto/tls's input stands in its records; Read's alone
 }
 
 func newTLSConn(c *conn) *tlsConn {
@@ -225,7 +227,8 @@ func (t *tlsConn) room() int {
 
 // Read is crypto/tls's input. During the handshake it waits for what the
 // loop has read; afterwards it hands over the current read's bytes, then
-// errWouldBlock.
+// errWouldBlock. Either way a Read ends at the end of a record (see
+// records).
 func (t *tlsConn) Read(b []byte) (int, error) {
 	if t.live {
 		if len(t.src) == 0 {
@@ -234,7 +237,7 @@ func (t *tlsConn) Read(b []byte) (int, error) {
 			}
 			return 0, errWouldBlock
 		}
-		n := copy(b, t.src)
+		n := copy(b, t.src[:t.rec.span(t.src[:min(len(b), len(t.src))])])
 		t.src = t.src[n:]
 		return n, nil
 	}
@@ -246,7 +249,7 @@ func (t *tlsConn) Read(b []byte) (int, error) {
 	if t.dead {
 		return 0, errHandshakeAborted
 	}
-	n := copy(b, t.in)
+	n := copy(b, t.in[:t.rec.span(t.in[:min(len(b), len(t.in))])])
 	t.in = t.in[:copy(t.in, t.in[n:])]
 	return n, nil
 }

@@ -54,18 +54,19 @@ func (c *conn) handshakeInput(t *tlsConn, data []byte) {
 		return
 	}
 	t.in = append(t.in, data...)
-	held := cap(t.in)
 	bad, start := false, false
-	if !t.started && len(t.in) >= 5 {
+	if !t.started && len(t.in) >= recordHeader {
 		// A TLS record header: type 22 (handshake), version 3.x, length.
 		size := int(t.in[3])<<8 | int(t.in[4])
 		switch {
 		case t.in[0] != 22 || t.in[1] != 3 || size > maxHandshakeRecord:
 			bad = true
-		case len(t.in) >= 5+size:
+		case len(t.in) >= recordHeader+size:
 			t.started, start = true, true
+			t.in = splitHello(t.in, size) // tls_records.go
 		}
 	}
+	held := cap(t.in)
 	t.mu.Unlock()
 	t.cond.Signal()
 	c.accountHandshake(t, held)

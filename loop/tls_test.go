@@ -8,7 +8,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -336,10 +340,12 @@ func TestTLSPeerCloses(t *testing.T) {
 // unmodified. b.N connections are opened and kept; run with
 // -benchtime=2000x. The clients' tls.Conns are dropped before the measure;
 // their sockets (net.Pipe's ends, or the client's TCP socket object) stay
-// and are counted.
+// and are counted. With TLSIDLE_PROFILE=DIR (and -memprofilerate=1) each
+// case writes a heap profile of its connections into DIR:
+// go tool pprof -sample_index=inuse_space -top DIR/BenchmarkTLSIdleHeap_loops.pb.gz
 func BenchmarkTLSIdleHeap(b *testing.B) {
 	srv, pool := testTLS(b)
-	client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	client := &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	ping := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	exchange := func(c *tls.Conn) error {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -366,6 +372,9 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		if dir := os.Getenv("TLSIDLE_PROFILE"); dir != "" {
+			writeHeapProfile(b, filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pb.gz"))
+		}
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "live-B/conn")
 		return keep
 	}
@@ -410,7 +419,7 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 			b.Skip("no event-loop engine here (the portable one's goroutine stacks are not heap)")
 		}
 		g, addr, pool := newTLSGroup(b, &tlsEcho{}, EngineLoops, nil)
-		client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+		client := &tls.Config{RootCAs: pool, ServerName: "localhost"} // SNI, as browsers send it
 		keep := measure(b, func() (any, error) {
 			raw, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -428,6 +437,18 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 			k.(net.Conn).Close()
 		}
 	})
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // TestTLSHandshakeInputCounted: ciphertext waiting for its handshake
