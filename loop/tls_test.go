@@ -387,10 +387,10 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 			k.([2]net.Conn)[0].Close()
 		}
 	})
-	b.Run("crypto-tls-alone", func(b *testing.B) {
+	alone := func(b *testing.B, wrap func(net.Conn) net.Conn) {
 		keep := measure(b, func() (any, error) {
 			a, p := net.Pipe()
-			s := tls.Server(a, srv)
+			s := tls.Server(wrap(a), srv)
 			echoed := make(chan error, 1)
 			go func() {
 				buf := make([]byte, len(ping))
@@ -413,7 +413,11 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 			k.([2]any)[1].(net.Conn).Close() // the peer's end first: then close_notify fails at once
 			k.([2]any)[0].(*tls.Conn).Close()
 		}
-	})
+	}
+	b.Run("crypto-tls-alone", func(b *testing.B) { alone(b, func(c net.Conn) net.Conn { return c }) })
+	// crypto/tls fed as the loops feed it (tls_records.go): what it keeps
+	// then is what it cannot release.
+	b.Run("crypto-tls-fed", func(b *testing.B) { alone(b, func(c net.Conn) net.Conn { return &recordConn{Conn: c} }) })
 	b.Run("loops", func(b *testing.B) {
 		if !hasPoller {
 			b.Skip("no event-loop engine here (the portable one's goroutine stacks are not heap)")
@@ -437,6 +441,45 @@ func BenchmarkTLSIdleHeap(b *testing.B) {
 			k.(net.Conn).Close()
 		}
 	})
+}
+
+// recordConn hands crypto/tls its input as a tlsConn does: the ClientHello
+// cut by splitHello, and never more than the record the input is in.
+type recordConn struct {
+	net.Conn
+	rec     records
+	started bool
+	pending []byte // the first record, cut
+}
+
+func (c *recordConn) Read(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		hdr := make([]byte, recordHeader)
+		if _, err := io.ReadFull(c.Conn, hdr); err != nil {
+			return 0, err
+		}
+		size := int(hdr[3])<<8 | int(hdr[4])
+		first := append(hdr, make([]byte, size)...)
+		if _, err := io.ReadFull(c.Conn, first[recordHeader:]); err != nil {
+			return 0, err
+		}
+		c.pending = splitHello(first, size)
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending[:c.rec.span(c.pending[:min(len(p), len(c.pending))])])
+		if c.pending = c.pending[n:]; len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
+	}
+	limit := c.rec.left
+	if limit == 0 {
+		limit = recordHeader - c.rec.nh
+	}
+	n, err := c.Conn.Read(p[:min(len(p), limit)])
+	c.rec.span(p[:n])
+	return n, err
 }
 
 // writeHeapProfile writes the heap profile to path.
