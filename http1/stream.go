@@ -41,6 +41,8 @@ type Stream struct {
 	closed bool // the connection has closed
 	done   chan struct{}
 	bye    func() // OnGoodbye's
+	onEnd  func() // OnEnd's
+	over   bool   // OnEnd's moment has come: f runs at once
 
 	// Owned by the loop.
 	resp      resp
@@ -115,6 +117,36 @@ func (st *Stream) OnGoodbye(f func()) {
 	st.mu.Lock()
 	st.bye = f
 	st.mu.Unlock()
+}
+
+// OnEnd sets f to run on the connection's loop once the stream is over:
+// its end has been handed to the connection (after Close, or the drain's
+// goodbye), or the connection has closed. It runs once. A writer that
+// keeps per-stream state on the loop (a subscriber to remove, a timer to
+// stop) needs no goroutine waiting on Done for it. Set after the stream
+// is over, f is queued to run on the loop (Loop.Execute), unless the
+// server has stopped.
+func (st *Stream) OnEnd(f func()) {
+	st.mu.Lock()
+	over := st.over
+	if !over {
+		st.onEnd = f
+	}
+	st.mu.Unlock()
+	if over {
+		st.c.Loop().Execute(f)
+	}
+}
+
+// runEnd runs OnEnd's f, on the loop, the first time the stream is over.
+func (st *Stream) runEnd() {
+	st.mu.Lock()
+	f := st.onEnd
+	st.onEnd, st.over = nil, true
+	st.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // put queues op and wakes the loop. With block, it waits while the queue
@@ -245,6 +277,7 @@ func (st *Stream) pump(c loop.Conn, cs *connState) {
 // finish ends the wait for the stream: the connection closes if the
 // response said so, or goes on with the requests behind it.
 func (st *Stream) finish(c loop.Conn, cs *connState) {
+	st.runEnd()
 	cs.st = nil
 	cs.phase = phHead
 	c.SetBusy(false)
@@ -297,4 +330,5 @@ func (st *Stream) connClosed() {
 	st.closeDone()
 	st.space.Broadcast()
 	st.mu.Unlock()
+	st.runEnd()
 }

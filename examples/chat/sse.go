@@ -123,24 +123,8 @@ func (s *sseClient) leave() {
 	}
 }
 
-// watch makes the client leave its rooms once the stream has ended: the
-// server drains, or the connection has closed. A Stream tells of its end
-// only by its Done channel, so one parked goroutine per SSE stream waits
-// on it, the fallback's price for a presence that is right as soon as
-// the stream is known to be gone (a WebSocket needs none: ws calls
-// OnClose on the loop). A page that goes away is known to be gone at the
-// next write, a heartbeat at the latest: http1 keeps a stream going
-// after the client's FIN, as it answers a half-closed client. The
-// heartbeat checks Done too, should the loop's task queue be full.
-func (s *sseClient) watch() {
-	done, l := s.st.Done(), s.lc.Loop()
-	go func() {
-		<-done
-		l.Execute(s.leave)
-	}()
-}
-
-// beat sends the heartbeat, unless the stream has ended.
+// beat sends the heartbeat, unless the stream has ended (Done closes as
+// soon as the end is queued, before OnEnd runs on the loop).
 func (s *sseClient) beat() {
 	select {
 	case <-s.st.Done():
@@ -187,8 +171,13 @@ func (ch *chat) serveSSE(w *http1.ResponseWriter, r *http1.Request) {
 	w.Write(sseEvent(encodeReply(&reply{Op: "hello", Client: s.info.ID, User: user})))
 	s.st = w.Stream()
 	s.st.OnGoodbye(s.goodbye)
+	// The client leaves its rooms once the stream is over: the server
+	// drains, or the connection has closed. http1 keeps a stream going
+	// after the client's FIN (it answers a half-closed client), so a page
+	// that went away is known to be gone at the next write, a heartbeat at
+	// the latest.
+	s.st.OnEnd(s.leave)
 	s.timer = w.Conn().Loop().AfterFunc(ch.opts.heartbeat, s.beat)
-	s.watch()
 	for _, room := range rooms {
 		pos := since[room]
 		o := pubsub.SubscribeOptions{Since: pos, History: history, Presence: true}
