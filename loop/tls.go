@@ -156,12 +156,27 @@ func (s *tlsServer) work(t *tlsConn) {
 }
 
 // tlsConn is a connection's TLS state and the net.Conn under its
-// tls.Conn. Before the handshake is done its fields below mu are shared
-// with the handshake goroutine; after it, everything is the loop's.
+// tls.Conn. What only the handshake needs is in its tlsHandshake,
+// embedded so that those fields read as the tlsConn's, and dropped when
+// the handshake succeeds: an idle connection keeps 64 bytes here.
 type tlsConn struct {
 	c  *conn
 	tc *tls.Conn // set by the handshake goroutine; the loop's once live
 
+	*tlsHandshake // nil once live; its fields are used only before
+
+	// The loop's, once live.
+	src         []byte // the ciphertext of the read being decrypted
+	rec         records
+	live        bool // the handshake succeeded
+	eof         bool // the peer closed TCP
+	failed      bool // closed for a TLS error: no close_notify after crypto/tls's alert
+	closeNotify bool // close_notify sent
+}
+
+// tlsHandshake is a connection's TLS state until its handshake is done.
+// The fields below mu are shared with the handshake goroutine.
+type tlsHandshake struct {
 	mu      sync.Mutex
 	cond    sync.Cond
 	in      []byte // ciphertext read by the loop, not yet taken by the handshake
@@ -172,20 +187,13 @@ type tlsConn struct {
 	started bool // the first record is in: a goroutine has it, or it waits for one
 
 	// The loop's.
-	live        bool   // the handshake succeeded
-	src         []byte // established: the ciphertext of the read being decrypted
-	eof         bool   // established: the peer closed TCP
-	held        bool   // reading stopped: in is full
-	failed      bool   // closed for a TLS error: no close_notify after crypto/tls's alert
-	closeNotify bool   // close_notify sent
-	timer       *Timer // the handshake timeout
-	acct        int    // cap(in) as counted in the loop's inBytes: the budget sees it
-
-	rec records // where crypto/tls's input stands in its records; Read's alone
+	held  bool   // reading stopped: in is full
+	timer *Timer // the handshake timeout
+	acct  int    // cap(in) as counted in the loop's inBytes: the budget sees it
 }
 
 func newTLSConn(c *conn) *tlsConn {
-	t := &tlsConn{c: c}
+	t := &tlsConn{c: c, tlsHandshake: new(tlsHandshake)}
 	t.cond.L = &t.mu
 	return t
 }

@@ -137,10 +137,10 @@ func (c *conn) tlsSignaled() {
 	t.tc, t.live = tc, true
 	c.state &^= stHandshake
 	if t.held {
-		t.held = false
 		c.pauses--
 		c.updateInterest()
 	}
+	t.tlsHandshake = nil // the goroutine has returned: nothing else refers to it
 	if err := c.loop.call(cbOpen, c, nil); err != nil {
 		c.closeNow(err)
 		return

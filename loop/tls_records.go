@@ -42,8 +42,8 @@ const helloPiece = 512
 // records follows the record boundaries of a byte stream handed over in
 // pieces. The zero value stands at the start of a record.
 type records struct {
-	left int                // bytes left in the current record, once its header is known
-	nh   int                // bytes of the current header seen, while left is 0
+	left int32              // bytes left in the current record, once its header is known
+	nh   uint8              // bytes of the current header seen, while left is 0
 	hdr  [recordHeader]byte // the current header's bytes seen
 }
 
@@ -51,17 +51,17 @@ type records struct {
 // record they continue, and moves past them.
 func (r *records) span(p []byte) int {
 	if r.left == 0 {
-		need := recordHeader - r.nh
+		need := recordHeader - int(r.nh)
 		if len(p) < need {
-			r.nh += copy(r.hdr[r.nh:], p)
+			r.nh += uint8(copy(r.hdr[r.nh:], p))
 			return len(p)
 		}
 		copy(r.hdr[r.nh:], p[:need])
-		r.left = need + (int(r.hdr[3])<<8 | int(r.hdr[4]))
+		r.left = int32(need + (int(r.hdr[3])<<8 | int(r.hdr[4])))
 		r.nh = 0
 	}
-	n := min(len(p), r.left)
-	r.left -= n
+	n := min(len(p), int(r.left))
+	r.left -= int32(n)
 	return n
 }
 

@@ -473,9 +473,9 @@ func (c *recordConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	limit := c.rec.left
+	limit := int(c.rec.left)
 	if limit == 0 {
-		limit = recordHeader - c.rec.nh
+		limit = recordHeader - int(c.rec.nh)
 	}
 	n, err := c.Conn.Read(p[:min(len(p), limit)])
 	c.rec.span(p[:n])
