@@ -65,15 +65,7 @@ func TestPreparedAllocs10k(t *testing.T) {
 			}
 			done := make(chan struct{})
 			run := func() {
-				m := NewPreparedMessage(OpText, msg)
-				conns[0].Execute(func(*Conn) {
-					for _, c := range conns {
-						c.WritePrepared(m)
-					}
-					done <- struct{}{}
-				})
-				<-done
-				m.Release()
+				writeToAll(conns, msg, done).Release()
 				next("a broadcast")
 			}
 			for range 10 {

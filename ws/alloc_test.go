@@ -26,14 +26,7 @@ func broadcastRig(tb testing.TB, n int, header http.Header, msg []byte) func() {
 	done := make(chan struct{})
 	var frameLen int
 	return func() {
-		m := NewPreparedMessage(OpText, msg)
-		conns[0].Execute(func(*Conn) {
-			for _, c := range conns {
-				c.WritePrepared(m)
-			}
-			done <- struct{}{}
-		})
-		<-done
+		m := writeToAll(conns, msg, done)
 		if frameLen == 0 {
 			frameLen = m.plain.Len()
 			if m.z != nil && clients[0].Deflate {
@@ -47,6 +40,22 @@ func broadcastRig(tb testing.TB, n int, header http.Header, msg []byte) func() {
 			}
 		}
 	}
+}
+
+// writeToAll frames msg once and queues it on every connection of conns,
+// which share a loop, from that loop; it returns once all are queued.
+// done is the caller's, made once, so that a broadcast allocates nothing
+// of the rig's own.
+func writeToAll(conns []*Conn, msg []byte, done chan struct{}) *PreparedMessage {
+	m := NewPreparedMessage(OpText, msg)
+	conns[0].Execute(func(*Conn) {
+		for _, c := range conns {
+			c.WritePrepared(m)
+		}
+		done <- struct{}{}
+	})
+	<-done
+	return m
 }
 
 // TestPreparedAllocs: a broadcast of a PreparedMessage costs the same few
