@@ -123,15 +123,8 @@ func (s *sseClient) leave() {
 	}
 }
 
-// beat sends the heartbeat, unless the stream has ended (Done closes as
-// soon as the end is queued, before OnEnd runs on the loop).
+// beat sends the heartbeat; on a stream that has ended, the write leaves.
 func (s *sseClient) beat() {
-	select {
-	case <-s.st.Done():
-		s.leave()
-		return
-	default:
-	}
 	s.write(heartbeat)
 	if !s.gone {
 		s.timer.Reset(s.ch.opts.heartbeat)
